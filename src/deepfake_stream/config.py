@@ -1,0 +1,199 @@
+"""One typed Settings object, built from a YAML file plus environment overrides.
+
+Priority, highest first: environment variables (``DFS_<SECTION>__<FIELD>``, e.g.
+``DFS_MODEL__DEVICE=cuda``), then the YAML file, then the defaults below. The YAML file is
+chosen with ``--config`` or ``DFS_CONFIG``; without either, ``configs/default.yaml`` is used
+when it exists. Relative paths are relative to the working directory, so configs stay free of
+absolute paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+CONFIG_ENV_VAR = "DFS_CONFIG"
+DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSettings(_Section):
+    # Registry name of the detector architecture (see deepfake_stream.model.list_detectors()).
+    architecture: str = "srm_efficientnet_lite0"
+    # Manifest of trained weights (weights/*.json). None: ImageNet backbone with an untrained
+    # head, reported as untrained in every result.
+    weights: Path | None = None
+    # Inference engine: eager PyTorch, or ONNX Runtime (exported from the same model).
+    engine: Literal["torch", "onnx"] = "torch"
+    # "cpu", "cuda", "cuda:N", or a list: one model replica per listed device.
+    device: str | list[str] = "cpu"
+    # Intra-op threads per replica; 0 leaves the library default.
+    threads: int = Field(default=2, ge=0)
+    # Face crops per forward pass.
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    # fp16/bf16 only on CUDA (torch), fp16 only with the ONNX CUDA provider.
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    # Where exported ONNX graphs are cached, keyed by weights hash.
+    onnx_cache_dir: Path = Path(".cache/onnx")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device_names(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names:
+            raise ValueError("device list is empty")
+        for name in names:
+            if not DEVICE_PATTERN.match(name):
+                raise ValueError(f"unknown device {name!r}: use cpu, cuda or cuda:N")
+        return value
+
+    @property
+    def devices(self) -> list[str]:
+        return [self.device] if isinstance(self.device, str) else list(self.device)
+
+
+class SamplingSettings(_Section):
+    # The video's duration is cut into this many equal segments...
+    segments: int = Field(default=8, ge=1, le=128)
+    # ...and this many frames are sampled, evenly spaced, from each.
+    frames_per_segment: int = Field(default=4, ge=1, le=64)
+    # Jump with a seek instead of decoding forward when the next sample is this far ahead.
+    seek_threshold_s: float = Field(default=4.0, gt=0)
+
+
+class FaceSettings(_Section):
+    # Frames are downscaled so that their short side is at most this before MTCNN (videos).
+    detect_short_side: int = Field(default=360, ge=64)
+    # Same, for still images, where one frame can afford more pixels.
+    detect_short_side_image: int = Field(default=720, ge=64)
+    # MTCNN's smallest face, in pixels of the downscaled detection frame.
+    min_face_size: int = Field(default=20, ge=8)
+    # MTCNN's three stage thresholds (P-Net, R-Net, O-Net).
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    # Detections below this final confidence are dropped.
+    min_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
+    # Square crop side = (1 + margin) * the longer side of the face box.
+    margin: float = Field(default=0.3, ge=0.0, le=2.0)
+    # At most this many faces per frame, the largest first.
+    max_faces_per_frame: int = Field(default=8, ge=1)
+    # Frames per MTCNN call; larger batches are slower on CPU.
+    detect_batch_size: int = Field(default=8, ge=1)
+    # Brighten dark frames (for the detector only) so that underexposed faces are found.
+    brighten_dark_frames: bool = True
+
+
+class VerdictSettings(_Section):
+    # Below this probability: "real". None: use the threshold of the weights manifest.
+    real_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    # At or above this probability: "fake". None: use the weights manifest.
+    fake_at_or_above: float | None = Field(default=None, ge=0.0, le=1.0)
+    # How segment probabilities become the video probability.
+    strategy: Literal["mean", "confidence_weighted"] = "mean"
+    # A track seen in fewer than this share of sampled frames is reported but does not vote
+    # (spurious detections), unless no track reaches it.
+    min_track_share: float = Field(default=0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_order(self) -> VerdictSettings:
+        if (
+            self.real_below is not None
+            and self.fake_at_or_above is not None
+            and self.real_below > self.fake_at_or_above
+        ):
+            raise ValueError("verdict.real_below must not exceed verdict.fake_at_or_above")
+        return self
+
+
+class LimitSettings(_Section):
+    # Largest accepted upload or file.
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    # Longest accepted video.
+    max_duration_s: float = Field(default=15 * 60, gt=0)
+    # Largest image, width * height (decompression bombs).
+    max_image_pixels: int = Field(default=64_000_000, ge=1)
+    # Largest video frame, width * height (4K fits).
+    max_video_pixels: int = Field(default=4096 * 2304, ge=1)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Analyses that run at once; each already uses model.threads cores.
+    max_concurrent: int = Field(default=1, ge=1)
+    # Requests that may wait for a slot before new ones get 503 busy.
+    max_queued: int = Field(default=16, ge=0)
+    # Where uploads are streamed; None: the system temp dir.
+    upload_dir: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Frozen: build a new one to change it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DFS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    model: ModelSettings = ModelSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    faces: FaceSettings = FaceSettings()
+    verdict: VerdictSettings = VerdictSettings()
+    limits: LimitSettings = LimitSettings()
+    server: ServerSettings = ServerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+
+def resolve_config_path(explicit: str | Path | None = None) -> Path | None:
+    """The config file to load: explicit argument, then $DFS_CONFIG, then the default file."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Build Settings from a YAML file (see resolve_config_path) and the environment."""
+    config_path = resolve_config_path(path)
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        if not config_path.is_file():
+            raise ConfigError(f"config file not found: {config_path}")
+        try:
+            loaded = yaml.safe_load(config_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_path} must hold a mapping at the top level")
+        data = loaded
+    try:
+        return Settings(**data)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration ({config_path or 'defaults'}): {exc}") from exc

@@ -1,0 +1,87 @@
+"""Errors that reach users. Each carries a stable machine-readable code and an HTTP status,
+so the CLI and the API report the same failure the same way."""
+
+from __future__ import annotations
+
+
+class DeepfakeStreamError(Exception):
+    """Base class: a failure we can explain to the caller."""
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(DeepfakeStreamError):
+    """The configuration is invalid or asks for something this machine does not have."""
+
+    code = "config_error"
+    http_status = 500
+
+
+class DeviceUnavailableError(ConfigError):
+    code = "device_unavailable"
+
+
+class WeightsError(DeepfakeStreamError):
+    """Weights are missing, or do not match their manifest."""
+
+    code = "weights_error"
+    http_status = 500
+
+
+class MediaError(DeepfakeStreamError):
+    """Base for problems with the submitted file."""
+
+    code = "media_error"
+    http_status = 400
+
+
+class UnsupportedMediaTypeError(MediaError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class CorruptMediaError(MediaError):
+    code = "corrupt_media"
+    http_status = 400
+
+
+class EmptyMediaError(MediaError):
+    """The file is valid but holds nothing to analyse (empty upload, zero-length video)."""
+
+    code = "empty_media"
+    http_status = 400
+
+
+class FileTooLargeError(MediaError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class DurationTooLongError(MediaError):
+    code = "duration_too_long"
+    http_status = 413
+
+
+class TooManyPixelsError(MediaError):
+    code = "too_many_pixels"
+    http_status = 413
+
+
+class InvalidParametersError(DeepfakeStreamError):
+    code = "invalid_parameters"
+    http_status = 422
+
+
+class NotReadyError(DeepfakeStreamError):
+    code = "not_ready"
+    http_status = 503
+
+
+class BusyError(DeepfakeStreamError):
+    code = "busy"
+    http_status = 503

@@ -1,0 +1,397 @@
+"""Media: tell the type from the bytes, load images, sample frames from videos.
+
+Frames are kept in the decoder's own format until someone asks for pixels, so frames we
+never use are never converted, and the detector's small copy is scaled by swscale in the
+same step as the colour conversion.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import av
+import av.error
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .config import LimitSettings, SamplingSettings
+from .errors import (
+    CorruptMediaError,
+    DurationTooLongError,
+    EmptyMediaError,
+    FileTooLargeError,
+    TooManyPixelsError,
+    UnsupportedMediaTypeError,
+)
+
+SNIFF_BYTES = 64
+IMAGE_FORMATS = {"jpeg", "png", "webp", "bmp"}
+VIDEO_FORMATS = {"mp4", "mov", "webm", "mkv", "avi"}
+# ISO-BMFF brands that are still images, not videos.
+STILL_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+# Decode only reference frames when fewer than 1 in this many frames is wanted: about twice
+# as fast on H.264 with B-frames, and the wanted frames are still picked by time.
+SKIP_NONREF_BELOW_DENSITY = 1 / 4
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True)
+class MediaType:
+    kind: MediaKind  # image or video
+    format: str  # jpeg, png, webp, bmp, mp4, mov, webm, mkv or avi
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    kind: MediaKind
+    format: str
+    width: int  # as displayed (after rotation)
+    height: int
+    duration_s: float | None  # None for images
+    fps: float | None  # average frame rate; None for images
+    rotation: int  # degrees applied to show the frame upright (0, 90, 180, 270)
+
+
+def _rescaled_size(width: int, height: int, max_short_side: int | None) -> tuple[int, int]:
+    """Size with the short side at most max_short_side, keeping aspect, even numbers."""
+    if max_short_side is None or min(width, height) <= max_short_side:
+        return width, height
+    scale = max_short_side / min(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+class Picture(Protocol):
+    """One upright frame whose pixels are produced on request."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...  # (width, height), upright
+
+    def to_rgb(self, max_short_side: int | None = None) -> np.ndarray: ...
+
+
+class ImagePicture:
+    """A decoded still image (already upright)."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self._rgb = rgb
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._rgb.shape[1], self._rgb.shape[0]
+
+    def to_rgb(self, max_short_side: int | None = None) -> np.ndarray:
+        width, height = self.size
+        new_size = _rescaled_size(width, height, max_short_side)
+        if new_size == (width, height):
+            return self._rgb
+        resized = Image.fromarray(self._rgb).resize(new_size, Image.Resampling.BILINEAR)
+        return np.asarray(resized)
+
+
+class VideoPicture:
+    """A decoded video frame, converted to RGB (and rotated) only when asked."""
+
+    def __init__(self, frame: av.VideoFrame, rotation: int) -> None:
+        self._frame = frame
+        self._quarter_turns = (rotation // 90) % 4
+
+    @property
+    def size(self) -> tuple[int, int]:
+        width, height = self._frame.width, self._frame.height
+        return (height, width) if self._quarter_turns % 2 else (width, height)
+
+    def to_rgb(self, max_short_side: int | None = None) -> np.ndarray:
+        width, height = _rescaled_size(self._frame.width, self._frame.height, max_short_side)
+        if (width, height) == (self._frame.width, self._frame.height):
+            rgb = self._frame.to_ndarray(format="rgb24")
+        else:
+            rgb = self._frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+        if self._quarter_turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, self._quarter_turns))
+        return rgb
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    picture: Picture  # the frame's pixels, on request
+    time_s: float  # presentation time from the start of the video (0 for images)
+    segment: int  # index of the segment it was sampled for
+
+
+@dataclass(frozen=True)
+class LoadedMedia:
+    info: MediaInfo
+    frames: list[SampledFrame]  # in time order
+    warnings: list[str]  # problems that did not stop the analysis
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def sniff(head: bytes) -> MediaType:
+    """Tell the media type from the first bytes of a file; never from its name."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return MediaType(MediaKind.IMAGE, "jpeg")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return MediaType(MediaKind.IMAGE, "png")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return MediaType(MediaKind.IMAGE, "webp")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return MediaType(MediaKind.VIDEO, "avi")
+    if head.startswith(b"BM") and len(head) >= 26 and head[14] in (12, 40, 52, 56, 64, 108, 124):
+        return MediaType(MediaKind.IMAGE, "bmp")
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return MediaType(MediaKind.VIDEO, "webm" if b"webm" in head else "mkv")
+    box_type = head[4:8]
+    if box_type == b"ftyp":
+        brand = head[8:12]
+        if brand in STILL_IMAGE_BRANDS:
+            raise UnsupportedMediaTypeError(
+                f"unsupported image format (ISO brand {brand.decode(errors='replace')!r}); "
+                "send JPEG, PNG, WebP or BMP"
+            )
+        return MediaType(MediaKind.VIDEO, "mov" if brand == b"qt  " else "mp4")
+    if box_type in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return MediaType(MediaKind.VIDEO, "mov")
+    if not head:
+        raise EmptyMediaError("the file is empty")
+    raise UnsupportedMediaTypeError(
+        "unsupported media type: send an image (JPEG, PNG, WebP, BMP) "
+        "or a video (MP4, MOV, WebM, MKV, AVI)"
+    )
+
+
+def sniff_file(path: Path) -> MediaType:
+    with path.open("rb") as handle:
+        return sniff(handle.read(SNIFF_BYTES))
+
+
+def load_media(
+    path: Path,
+    limits: LimitSettings,
+    sampling: SamplingSettings,
+    on_progress: ProgressCallback | None = None,
+) -> LoadedMedia:
+    """Check a file against the limits, then load an image or sample a video."""
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
+    media_type = sniff_file(path)
+    if media_type.kind is MediaKind.IMAGE:
+        return _load_image(path, media_type, limits)
+    return _sample_video(path, media_type, limits, sampling, on_progress)
+
+
+def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns or raises at its own limit; ours comes first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > limits.max_image_pixels:
+                    raise TooManyPixelsError(
+                        f"image is {width}x{height} = {width * height} pixels; "
+                        f"the limit is {limits.max_image_pixels}"
+                    )
+                image.seek(0)  # animated WebP/PNG: the first frame
+                upright = ImageOps.exif_transpose(image)
+                rgb = np.asarray(upright.convert("RGB"))
+                rotation = _exif_rotation(image)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError(f"image rejected as a decompression bomb: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMediaError(f"cannot decode {media_type.format} image: {exc}") from exc
+    picture = ImagePicture(rgb)
+    width, height = picture.size
+    info = MediaInfo(
+        kind=MediaKind.IMAGE,
+        format=media_type.format,
+        width=width,
+        height=height,
+        duration_s=None,
+        fps=None,
+        rotation=rotation,
+    )
+    return LoadedMedia(info=info, frames=[SampledFrame(picture, 0.0, 0)], warnings=[])
+
+
+EXIF_ORIENTATION_TAG = 0x0112
+EXIF_ORIENTATION_DEGREES = {3: 180, 4: 180, 5: 90, 6: 270, 7: 270, 8: 90}
+
+
+def _exif_rotation(image: Image.Image) -> int:
+    orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    return EXIF_ORIENTATION_DEGREES.get(int(orientation), 0)
+
+
+def sample_times(duration_s: float, options: SamplingSettings) -> list[tuple[int, float]]:
+    """(segment, time) targets: frames_per_segment evenly spaced inside each segment."""
+    segment_length = duration_s / options.segments
+    step = segment_length / options.frames_per_segment
+    return [
+        (segment, segment * segment_length + (index + 0.5) * step)
+        for segment in range(options.segments)
+        for index in range(options.frames_per_segment)
+    ]
+
+
+def _sample_video(
+    path: Path,
+    media_type: MediaType,
+    limits: LimitSettings,
+    sampling: SamplingSettings,
+    on_progress: ProgressCallback | None,
+) -> LoadedMedia:
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise CorruptMediaError(f"cannot open {media_type.format} video: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise CorruptMediaError(f"the {media_type.format} file holds no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame and slice threads; the default decodes on one core
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise CorruptMediaError("the video stream has no valid frame size")
+        if width * height > limits.max_video_pixels:
+            raise TooManyPixelsError(
+                f"video frames are {width}x{height} = {width * height} pixels; "
+                f"the limit is {limits.max_video_pixels}"
+            )
+        start_time = _start_time_s(stream)
+        duration = _duration_s(container, stream)
+        if duration is None:
+            duration = _duration_by_demuxing(container, stream, start_time)
+            container.seek(0)
+        if duration > limits.max_duration_s:
+            raise DurationTooLongError(
+                f"video lasts {duration:.1f} s; the limit is {limits.max_duration_s:.0f} s"
+            )
+        fps = float(stream.average_rate) if stream.average_rate else None
+        targets = sample_times(max(duration, 0.0), sampling)
+        if fps and duration > 0 and len(targets) < SKIP_NONREF_BELOW_DENSITY * fps * duration:
+            stream.codec_context.skip_frame = "NONREF"
+        frames, problems = _decode_targets(
+            container, stream, targets, start_time, sampling.seek_threshold_s, on_progress
+        )
+    if not frames:
+        if problems:
+            raise CorruptMediaError(f"no frame of the video could be decoded: {problems[0]}")
+        raise EmptyMediaError("the video has no frames")
+    rotation = frames[0][1]
+    first = frames[0][0]
+    info = MediaInfo(
+        kind=MediaKind.VIDEO,
+        format=media_type.format,
+        width=first.picture.size[0],
+        height=first.picture.size[1],
+        duration_s=round(duration, 3),
+        fps=round(fps, 3) if fps else None,
+        rotation=rotation,
+    )
+    return LoadedMedia(info=info, frames=[frame for frame, _ in frames], warnings=problems)
+
+
+def _start_time_s(stream: av.VideoStream) -> float:
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def _duration_s(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
+    if stream.duration and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _duration_by_demuxing(
+    container: av.container.InputContainer, stream: av.VideoStream, start_time: float
+) -> float:
+    """For streams that do not declare a duration (e.g. live-recorded WebM): read packet times."""
+    last = start_time
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.time_base is not None:
+                end = packet.pts + (packet.duration or 0)
+                last = max(last, float(end * packet.time_base))
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(f"cannot read the video: {exc}") from exc
+    return last - start_time
+
+
+def _frames_from(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> Iterator[av.VideoFrame]:
+    for packet in container.demux(stream):
+        yield from packet.decode()
+
+
+def _decode_targets(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    targets: list[tuple[int, float]],
+    start_time: float,
+    seek_threshold_s: float,
+    on_progress: ProgressCallback | None,
+) -> tuple[list[tuple[SampledFrame, int]], list[str]]:
+    """Decode forward, keeping for each target time the frame on screen at that time.
+
+    A frame is on screen from its own timestamp until the next one, which keeps variable
+    frame rate videos right. Long gaps are crossed with a seek.
+    """
+    picked: list[tuple[SampledFrame, int]] = []
+    picked_pts: set[int] = set()
+    problems: list[str] = []
+    previous: av.VideoFrame | None = None
+    frames = _frames_from(container, stream)
+    target_index = 0
+
+    def keep(frame: av.VideoFrame, segment: int) -> None:
+        if frame.pts in picked_pts:
+            return  # short video: two targets on one frame
+        picked_pts.add(frame.pts)
+        rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
+        time_s = max(0.0, float(frame.time or 0.0) - start_time)
+        picked.append((SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment), rotation))
+        if on_progress is not None:
+            on_progress(target_index + 1, len(targets))
+
+    while target_index < len(targets):
+        segment, target = targets[target_index]
+        current = None if previous is None else float(previous.time or 0.0) - start_time
+        if current is not None and target - current > seek_threshold_s:
+            container.seek(int((target + start_time) / stream.time_base), stream=stream)
+            frames = _frames_from(container, stream)
+            previous = None
+        try:
+            frame = next(frames, None)
+        except av.error.FFmpegError as exc:
+            problems.append(f"decoding stopped early: {exc}")
+            frame = None
+        if frame is None:  # end of stream: the last frame covers the remaining targets
+            if previous is not None:
+                while target_index < len(targets):
+                    keep(previous, targets[target_index][0])
+                    target_index += 1
+            break
+        if frame.pts is None:
+            continue
+        frame_time = float(frame.time or 0.0) - start_time
+        while target_index < len(targets) and frame_time > targets[target_index][1]:
+            keep(previous if previous is not None else frame, targets[target_index][0])
+            target_index += 1
+        previous = frame
+    return picked, problems

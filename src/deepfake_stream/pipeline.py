@@ -1,0 +1,304 @@
+"""The analysis pipeline: media -> faces -> tracks -> classifier -> aggregation -> result."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .aggregate import ScoredFace, Verdict, aggregate, verdict_for
+from .config import Settings
+from .engine import InferenceEngine, build_engine
+from .errors import ConfigError
+from .faces import Face, FaceDetector, assign_tracks
+from .media import LoadedMedia, MediaKind, load_media
+from .model import create_detector, get_spec
+from .schema import (
+    AnalysisResult,
+    FaceResult,
+    MediaResult,
+    ModelResult,
+    PersonResult,
+    SegmentResult,
+    SettingsUsed,
+    Timings,
+    TrackBox,
+)
+from .weights import UNTRAINED_THRESHOLDS, WeightsManifest, load_trained_detector, state_dict_sha256
+
+log = logging.getLogger(__name__)
+
+UNTRAINED_WARNING = (
+    "untrained model: no trained weights are loaded, so the probabilities carry no meaning "
+    "and the verdict is never real or fake"
+)
+
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    segments: int | None = None  # overrides sampling.segments for this request
+    frames_per_segment: int | None = None  # overrides sampling.frames_per_segment
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    architecture: str  # registry name
+    weights_name: str  # manifest name, or "untrained"
+    weights_sha256: str  # of the weights file, or of the in-memory weights when untrained
+    untrained: bool
+    temperature: float  # logits are divided by this before the sigmoid
+    real_below: float  # verdict thresholds in force
+    fake_at_or_above: float
+    crop_margin: float  # face crop margin in force
+    manifest: WeightsManifest | None
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class Analyzer:
+    """Loads the models once; analyze() is then safe to call from several threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        spec = get_spec(settings.model.architecture)
+        manifest: WeightsManifest | None = None
+        if settings.model.weights is not None:
+            detector, manifest = load_trained_detector(settings.model.weights)
+            if manifest.architecture != spec.name:
+                log.warning(
+                    "model.architecture %s differs from the weights' %s; using the weights'",
+                    spec.name,
+                    manifest.architecture,
+                )
+            weights_sha = manifest.sha256
+        else:
+            detector = create_detector(spec.name)
+            weights_sha = state_dict_sha256(detector)
+        real_below, fake_at = (
+            (manifest.thresholds.real_below, manifest.thresholds.fake_at_or_above)
+            if manifest
+            else UNTRAINED_THRESHOLDS
+        )
+        self.model = LoadedModel(
+            architecture=detector.spec.name,
+            weights_name=manifest.name if manifest else "untrained",
+            weights_sha256=weights_sha,
+            untrained=manifest is None,
+            temperature=manifest.temperature if manifest else 1.0,
+            real_below=settings.verdict.real_below
+            if settings.verdict.real_below is not None
+            else real_below,
+            fake_at_or_above=settings.verdict.fake_at_or_above
+            if settings.verdict.fake_at_or_above is not None
+            else fake_at,
+            crop_margin=manifest.crop_margin if manifest else settings.faces.margin,
+            manifest=manifest,
+        )
+        if self.model.real_below > self.model.fake_at_or_above:
+            raise ConfigError("verdict thresholds: real_below must not exceed fake_at_or_above")
+        self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
+        face_settings = settings.faces.model_copy(update={"margin": self.model.crop_margin})
+        self.faces = FaceDetector(
+            face_settings,
+            crop_size=detector.preprocessing.input_size,
+            device=settings.model.devices[0],
+        )
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def analyze(
+        self,
+        path: Path,
+        options: AnalysisOptions | None = None,
+        file_name: str | None = None,
+        on_progress: StageProgress | None = None,
+    ) -> AnalysisResult:
+        options = options or AnalysisOptions()
+        sampling = self.settings.sampling.model_copy(
+            update={
+                key: value
+                for key, value in (
+                    ("segments", options.segments),
+                    ("frames_per_segment", options.frames_per_segment),
+                )
+                if value is not None
+            }
+        )
+        started = time.perf_counter()
+
+        def decode_progress(done: int, total: int) -> None:
+            if on_progress is not None:
+                on_progress("decode", done, total)
+
+        media = load_media(path, self.settings.limits, sampling, decode_progress)
+        decoded = time.perf_counter()
+
+        is_image = media.info.kind is MediaKind.IMAGE
+        short_side = (
+            self.settings.faces.detect_short_side_image
+            if is_image
+            else self.settings.faces.detect_short_side
+        )
+        faces_per_frame = self.faces.detect([f.picture for f in media.frames], short_side)
+        tracks = assign_tracks([[face.box for face in faces] for faces in faces_per_frame])
+        if on_progress is not None:
+            on_progress("detect", len(media.frames), len(media.frames))
+        detected = time.perf_counter()
+
+        flat: list[tuple[int, int, Face]] = [
+            (frame_index, track_id, face)
+            for frame_index, (faces, ids) in enumerate(zip(faces_per_frame, tracks, strict=True))
+            for face, track_id in zip(faces, ids, strict=True)
+        ]
+        crops = (
+            np.stack([face.crop for _, _, face in flat])
+            if flat
+            else np.zeros((0, 1, 1, 3), np.uint8)
+        )
+        logits = self.engine.logits(crops) if flat else np.zeros(0, np.float32)
+        probabilities = _sigmoid(logits.astype(np.float64) / self.model.temperature)
+        if on_progress is not None:
+            on_progress("classify", len(flat), len(flat))
+        classified = time.perf_counter()
+
+        return self._result(
+            media,
+            sampling.segments if not is_image else 1,
+            sampling.frames_per_segment,
+            flat,
+            probabilities,
+            file_name,
+            Timings(
+                decode_ms=round((decoded - started) * 1000, 1),
+                detect_ms=round((detected - decoded) * 1000, 1),
+                classify_ms=round((classified - detected) * 1000, 1),
+                total_ms=round((classified - started) * 1000, 1),
+            ),
+        )
+
+    def _result(
+        self,
+        media: LoadedMedia,
+        segments: int,
+        frames_per_segment: int,
+        flat: list[tuple[int, int, Face]],
+        probabilities: np.ndarray,
+        file_name: str | None,
+        timings: Timings,
+    ) -> AnalysisResult:
+        frames = media.frames
+        scored = [
+            ScoredFace(frame_index, frames[frame_index].segment, track_id, float(probability))
+            for (frame_index, track_id, _), probability in zip(flat, probabilities, strict=True)
+        ]
+        summary = aggregate(
+            scored,
+            frames_sampled=len(frames),
+            segments=segments,
+            strategy=self.settings.verdict.strategy,
+            min_track_share=self.settings.verdict.min_track_share,
+        )
+        thresholds = (self.model.real_below, self.model.fake_at_or_above)
+        verdict = verdict_for(summary.probability, *thresholds)
+        warnings = list(media.warnings)
+        if self.model.untrained:
+            warnings.append(UNTRAINED_WARNING)
+            if verdict is not Verdict.NO_FACE:
+                verdict = Verdict.UNCERTAIN
+
+        duration = media.info.duration_s or 0.0
+        segment_length = duration / segments if segments else 0.0
+        face_results: list[list[FaceResult]] = [[] for _ in range(segments)]
+        boxes_per_track: dict[int, list[TrackBox]] = {}
+        for (frame_index, track_id, face), probability in zip(flat, probabilities, strict=True):
+            frame = frames[frame_index]
+            box = tuple(round(v, 1) for v in face.box)
+            face_results[frame.segment].append(
+                FaceResult(
+                    track_id=track_id,
+                    time_s=frame.time_s,
+                    box=box,  # type: ignore[arg-type]
+                    detection_confidence=round(face.confidence, 4),
+                    probability=round(float(probability), 4),
+                )
+            )
+            boxes_per_track.setdefault(track_id, []).append(
+                TrackBox(time_s=frame.time_s, box=box)  # type: ignore[arg-type]
+            )
+        segment_results = [
+            SegmentResult(
+                index=index,
+                start_s=round(index * segment_length, 3),
+                end_s=round((index + 1) * segment_length, 3),
+                probability=None if p is None else round(p, 4),
+                faces=face_results[index],
+            )
+            for index, p in enumerate(summary.segment_probabilities)
+        ]
+        people = [
+            PersonResult(
+                track_id=track_id,
+                probability=round(probability, 4),
+                verdict=(
+                    Verdict.UNCERTAIN
+                    if self.model.untrained
+                    else verdict_for(probability, *thresholds)
+                ),
+                frames=len(boxes_per_track[track_id]),
+                votes=track_id in summary.voting_tracks,
+                boxes=boxes_per_track[track_id],
+            )
+            for track_id, probability in summary.person_probabilities.items()
+        ]
+        info = media.info
+        return AnalysisResult(
+            verdict=verdict,
+            probability=None if summary.probability is None else round(summary.probability, 4),
+            file_name=file_name,
+            media=MediaResult(
+                type=info.kind.value,
+                format=info.format,
+                width=info.width,
+                height=info.height,
+                duration_s=info.duration_s,
+                fps=info.fps,
+                rotation=info.rotation,
+                frames_sampled=len(frames),
+            ),
+            segments=segment_results,
+            people=people,
+            model=ModelResult(
+                architecture=self.model.architecture,
+                weights_name=self.model.weights_name,
+                weights_sha256=self.model.weights_sha256,
+                untrained=self.model.untrained,
+                engine=self.engine.name,
+                devices=self.engine.devices,
+                temperature=self.model.temperature,
+            ),
+            settings=SettingsUsed(
+                segments=segments,
+                frames_per_segment=frames_per_segment if info.kind is MediaKind.VIDEO else 1,
+                real_below=thresholds[0],
+                fake_at_or_above=thresholds[1],
+                strategy=self.settings.verdict.strategy,
+                detect_short_side=(
+                    self.settings.faces.detect_short_side
+                    if info.kind is MediaKind.VIDEO
+                    else self.settings.faces.detect_short_side_image
+                ),
+                min_face_size=self.settings.faces.min_face_size,
+                crop_margin=self.model.crop_margin,
+            ),
+            timings=timings,
+            warnings=warnings,
+        )

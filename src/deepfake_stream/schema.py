@@ -1,0 +1,109 @@
+"""The analysis result: a versioned JSON schema shared by the CLI and the API.
+
+Boxes are [x1, y1, x2, y2] in pixels of the upright (rotation-corrected) frame; times are
+seconds from the start of the video. Probabilities are calibrated probabilities that the
+face (segment, person, media) is fake.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .aggregate import Verdict
+
+SCHEMA_VERSION = "1.0"
+
+BoxList = tuple[float, float, float, float]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FaceResult(_Schema):
+    track_id: int = Field(description="Person this face belongs to (see people).")
+    time_s: float = Field(description="Time of the sampled frame.")
+    box: BoxList = Field(description="Face box [x1, y1, x2, y2] in pixels.")
+    detection_confidence: float = Field(description="MTCNN confidence that this is a face.")
+    probability: float = Field(description="Fake probability of this face crop.")
+
+
+class SegmentResult(_Schema):
+    index: int
+    start_s: float
+    end_s: float
+    probability: float | None = Field(
+        description="Most suspicious person's probability in this segment; null if no face."
+    )
+    faces: list[FaceResult]
+
+
+class TrackBox(_Schema):
+    time_s: float
+    box: BoxList
+
+
+class PersonResult(_Schema):
+    track_id: int
+    probability: float = Field(description="Mean of this person's segment probabilities.")
+    verdict: Verdict
+    frames: int = Field(description="Sampled frames in which this person was seen.")
+    votes: bool = Field(description="False for brief tracks that do not count (false alarms).")
+    boxes: list[TrackBox]
+
+
+class MediaResult(_Schema):
+    type: Literal["image", "video"]
+    format: str
+    width: int
+    height: int
+    duration_s: float | None
+    fps: float | None
+    rotation: int = Field(description="Degrees applied to show the media upright.")
+    frames_sampled: int
+
+
+class ModelResult(_Schema):
+    architecture: str
+    weights_name: str
+    weights_sha256: str
+    untrained: bool = Field(
+        description="True when no trained weights are loaded: probabilities mean nothing."
+    )
+    engine: str
+    devices: list[str]
+    temperature: float
+
+
+class SettingsUsed(_Schema):
+    segments: int
+    frames_per_segment: int
+    real_below: float
+    fake_at_or_above: float
+    strategy: str
+    detect_short_side: int
+    min_face_size: int
+    crop_margin: float
+
+
+class Timings(_Schema):
+    decode_ms: float
+    detect_ms: float
+    classify_ms: float
+    total_ms: float
+
+
+class AnalysisResult(_Schema):
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    verdict: Verdict
+    probability: float | None = Field(description="Fake probability; null for no_face.")
+    file_name: str | None = None
+    media: MediaResult
+    segments: list[SegmentResult]
+    people: list[PersonResult]
+    model: ModelResult
+    settings: SettingsUsed
+    timings: Timings
+    warnings: list[str]

@@ -1,0 +1,119 @@
+"""Trained weights on disk: a safetensors file plus a JSON manifest, checked by sha256 on load.
+
+The manifest (weights/<name>.json) names the file, its sha256, the architecture and the
+preprocessing contract it was trained with, the calibration (temperature, thresholds), the
+training data and its terms, and the validation metrics. A file that does not hash to the
+manifest's sha256 is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors.torch import load_file, save_file
+
+from .errors import WeightsError
+from .model import DeepfakeDetector, create_detector
+
+HASH_CHUNK_BYTES = 1 << 20
+# Defaults for a model without a manifest (untrained): no claim either way is trustworthy,
+# so the two thresholds are wide apart.
+UNTRAINED_THRESHOLDS = (0.3, 0.7)
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    real_below: float = Field(ge=0.0, le=1.0)  # probability below which a video is "real"
+    fake_at_or_above: float = Field(ge=0.0, le=1.0)  # at or above which it is "fake"
+
+
+class WeightsManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str  # human name of this release of weights
+    architecture: str  # registry name (deepfake_stream.model)
+    file: str  # safetensors file, relative to the manifest
+    sha256: str  # of that file
+    input_size: int  # preprocessing contract: crop side...
+    mean: tuple[float, float, float]  # ...mean and std of 0..1 RGB
+    std: tuple[float, float, float]
+    crop_margin: float  # face crop margin the model was trained with
+    temperature: float = Field(default=1.0, gt=0.0)  # logits are divided by this
+    thresholds: Thresholds
+    training_data: str  # what it was trained on, with the data's terms
+    training_command: str  # exact command that produced the file
+    trained_on: str  # hardware
+    metrics: dict[str, float] = {}  # validation metrics
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(path: Path) -> WeightsManifest:
+    if not path.is_file():
+        raise WeightsError(f"weights manifest not found: {path}")
+    try:
+        return WeightsManifest.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise WeightsError(f"weights manifest {path} is invalid: {exc}") from exc
+
+
+def verified_weights_path(manifest_path: Path, manifest: WeightsManifest) -> Path:
+    """The weights file named by the manifest, after checking its sha256."""
+    weights_path = (manifest_path.parent / manifest.file).resolve()
+    if not weights_path.is_file():
+        raise WeightsError(f"weights file not found: {weights_path}")
+    actual = sha256_file(weights_path)
+    if actual != manifest.sha256:
+        raise WeightsError(
+            f"weights file {weights_path} has sha256 {actual}, but the manifest "
+            f"{manifest_path} expects {manifest.sha256}: refusing to load it"
+        )
+    return weights_path
+
+
+def load_trained_detector(manifest_path: Path) -> tuple[DeepfakeDetector, WeightsManifest]:
+    """Build the manifest's architecture and load its verified weights into it."""
+    manifest = read_manifest(manifest_path)
+    weights_path = verified_weights_path(manifest_path, manifest)
+    detector = create_detector(manifest.architecture, imagenet_backbone=False)
+    contract = detector.preprocessing
+    if (manifest.input_size, manifest.mean, manifest.std) != (
+        contract.input_size,
+        contract.mean,
+        contract.std,
+    ):
+        raise WeightsError(
+            f"manifest {manifest_path} preprocessing ({manifest.input_size}, {manifest.mean}, "
+            f"{manifest.std}) does not match architecture {manifest.architecture} ({contract})"
+        )
+    try:
+        detector.load_state_dict(load_file(str(weights_path)), strict=True)
+    except (RuntimeError, OSError) as exc:
+        raise WeightsError(f"weights in {weights_path} do not fit the detector: {exc}") from exc
+    return detector.eval(), manifest
+
+
+def save_detector_weights(detector: DeepfakeDetector, path: Path) -> str:
+    """Write the detector's weights as safetensors; returns the file's sha256."""
+    state = {key: value.detach().contiguous().cpu() for key, value in detector.state_dict().items()}
+    save_file(state, str(path))
+    return sha256_file(path)
+
+
+def state_dict_sha256(detector: torch.nn.Module) -> str:
+    """A stable hash of in-memory weights (for models that have no file, e.g. untrained)."""
+    digest = hashlib.sha256()
+    for key, value in sorted(detector.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
