@@ -1,0 +1,49 @@
+"""build_app(settings): the FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..config import Settings
+from ..pipeline import Analyzer
+from .errors import install_error_handlers
+from .routes import analyze, health, model
+from .state import ServiceState
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
+    """The service. The model loads once, in the background, when the app starts; pass a
+    loaded analyzer to share one between apps (tests, embedding)."""
+    state = ServiceState(settings, analyzer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(state.load())
+        try:
+            yield
+        finally:
+            if not loading.done():
+                await loading  # a worker thread cannot be interrupted; let it finish
+            if state.analyzer is not None and analyzer is None:
+                state.analyzer.close()
+
+    app = FastAPI(
+        title="DeepfakeStream",
+        version=__version__,
+        summary="Tells whether an image or a video shows a manipulated (deepfake) face.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(analyze.router)
+    app.include_router(model.router)
+    return app

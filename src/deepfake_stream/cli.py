@@ -1,0 +1,263 @@
+"""The deepfake-stream command: analyze, serve, info, bench.
+
+Exit codes:
+  0  success (and, with --fail-on-fake, no file was judged fake)
+  1  unexpected internal error
+  2  usage error (bad arguments)
+  3  configuration or model error (bad config, missing device, weights that fail their check)
+  4  at least one input could not be analysed (missing, corrupt, unsupported, too large)
+  5  --fail-on-fake was given and at least one file was judged fake
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import ConfigError, DeepfakeStreamError, MediaError, WeightsError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INPUT = 4
+EXIT_FAKE = 5
+DEFAULT_BENCH_MEDIA = Path("../shared/media")
+
+log = logging.getLogger("deepfake_stream")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepfake-stream",
+        description="Tell whether images or videos show a manipulated (deepfake) face.",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 usage, 3 config/model error, "
+        "4 input could not be analysed, 5 fake found (with --fail-on-fake).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--config", "-c", help="YAML config (default: $DFS_CONFIG, else configs/default.yaml)"
+        )
+        return sub
+
+    analyze = with_config(commands.add_parser("analyze", help="analyse files and print verdicts"))
+    analyze.add_argument("files", nargs="+", type=Path, help="images or videos")
+    analyze.add_argument("--json", action="store_true", help="print one JSON result per line")
+    analyze.add_argument("--segments", type=int, help="override sampling.segments")
+    analyze.add_argument(
+        "--frames-per-segment", type=int, help="override sampling.frames_per_segment"
+    )
+    analyze.add_argument(
+        "--fail-on-fake", action="store_true", help=f"exit {EXIT_FAKE} if any file is fake"
+    )
+    analyze.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress bar on stderr for videos (auto: when stderr is a terminal)",
+    )
+
+    serve = with_config(commands.add_parser("serve", help="run the REST API"))
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+
+    info = with_config(commands.add_parser("info", help="show model, backend and devices"))
+    info.add_argument("--json", action="store_true")
+
+    bench = with_config(commands.add_parser("bench", help="time each stage on a media folder"))
+    bench.add_argument("--media", type=Path, default=DEFAULT_BENCH_MEDIA, help="folder to scan")
+    bench.add_argument("--repeat", type=int, default=3, help="runs per file (median)")
+    bench.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+        if args.command == "analyze":
+            return _analyze(args, settings)
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command == "info":
+            return _info(args, settings)
+        return _bench(args, settings)
+    except (ConfigError, WeightsError) as exc:
+        print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_INTERNAL
+
+
+def _analyze(args: argparse.Namespace, settings: Settings) -> int:
+    from .pipeline import AnalysisOptions, Analyzer
+
+    for value, name in ((args.segments, "--segments"), (args.frames_per_segment, "--frames-per-segment")):
+        if value is not None and value < 1:
+            print(f"deepfake-stream: {name} must be at least 1", file=sys.stderr)
+            return EXIT_USAGE
+    logging.getLogger().setLevel(logging.WARNING)
+    analyzer = Analyzer(settings)
+    options = AnalysisOptions(segments=args.segments, frames_per_segment=args.frames_per_segment)
+    show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    rows: list[tuple[str, str, str, str, str, str, str]] = []
+    failed = fake = False
+    untrained = False
+    for path in args.files:
+        try:
+            if not path.is_file():
+                raise MediaError(f"no such file: {path}")
+            result = analyzer.analyze(
+                path,
+                options,
+                file_name=path.name,
+                on_progress=_progress_bar(path.name) if show_progress else None,
+            )
+        except DeepfakeStreamError as exc:
+            failed = True
+            if args.json:
+                print(json.dumps({"file_name": path.name, "error": {"code": exc.code, "message": exc.message}}))
+            else:
+                rows.append((path.name, "-", f"error: {exc.code}", "-", "-", "-", exc.message))
+            continue
+        fake = fake or result.verdict == "fake"
+        untrained = untrained or result.model.untrained
+        if args.json:
+            print(result.model_dump_json())
+            continue
+        faces = sum(len(segment.faces) for segment in result.segments)
+        rows.append(
+            (
+                path.name,
+                result.media.type,
+                result.verdict.value,
+                "-" if result.probability is None else f"{result.probability:.3f}",
+                str(faces),
+                str(len(result.people)),
+                f"{result.timings.total_ms / 1000:.2f} s",
+            )
+        )
+    analyzer.close()
+    if not args.json:
+        _print_table(("file", "type", "verdict", "p(fake)", "faces", "people", "time"), rows)
+        if untrained:
+            print("note: no trained weights are loaded (untrained model): verdicts stay uncertain")
+    if failed:
+        return EXIT_INPUT
+    if args.fail_on_fake and fake:
+        return EXIT_FAKE
+    return EXIT_OK
+
+
+def _progress_bar(name: str):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=name, unit="frame", leave=False, file=sys.stderr)
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar.set_postfix_str(stage)
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+        if stage == "classify":
+            bar.close()
+
+    return update
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    for line in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from .api import build_app
+    from .engine import check_devices
+    from .weights import read_manifest, verified_weights_path
+
+    server = settings.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    settings = settings.model_copy(update={"server": server})
+    # Fail now, with a clear message, rather than in the background loader.
+    check_devices(settings.model)
+    if settings.model.weights is not None:
+        verified_weights_path(settings.model.weights, read_manifest(settings.model.weights))
+    uvicorn.run(
+        build_app(settings),
+        host=server.host,
+        port=server.port,
+        log_level=server.log_level,
+        timeout_graceful_shutdown=30,
+    )
+    return EXIT_OK
+
+
+def _info(args: argparse.Namespace, settings: Settings) -> int:
+    import torch
+
+    from .pipeline import Analyzer
+
+    logging.getLogger().setLevel(logging.WARNING)
+    analyzer = Analyzer(settings)
+    model = analyzer.model
+    info = {
+        "version": __version__,
+        "architecture": model.architecture,
+        "weights": model.weights_name,
+        "weights_sha256": model.weights_sha256,
+        "untrained": model.untrained,
+        "engine": analyzer.engine.name,
+        "devices": analyzer.engine.devices,
+        "precision": settings.model.precision,
+        "threads": settings.model.threads,
+        "batch_size": settings.model.batch_size,
+        "thresholds": {"real_below": model.real_below, "fake_at_or_above": model.fake_at_or_above},
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
+    analyzer.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:16} {value}")
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench import format_table, process_peak_rss_mb, rows_as_dicts, run_bench
+    from .pipeline import Analyzer
+
+    if not args.media.is_dir():
+        print(f"deepfake-stream: media folder not found: {args.media}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.getLogger().setLevel(logging.WARNING)
+    analyzer = Analyzer(settings)
+    rows = run_bench(analyzer, args.media, repeat=max(1, args.repeat))
+    analyzer.close()
+    if args.json:
+        print(json.dumps({"rows": rows_as_dicts(rows), "peak_rss_mb": process_peak_rss_mb()}))
+    else:
+        print(format_table(rows))
+        print(f"process peak RSS: {process_peak_rss_mb()} MB")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
