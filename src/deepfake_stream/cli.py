@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings(args.config)
         if args.command == "analyze":
@@ -102,7 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
     from .pipeline import AnalysisOptions, Analyzer
 
-    for value, name in ((args.segments, "--segments"), (args.frames_per_segment, "--frames-per-segment")):
+    for value, name in (
+        (args.segments, "--segments"),
+        (args.frames_per_segment, "--frames-per-segment"),
+    ):
         if value is not None and value < 1:
             print(f"deepfake-stream: {name} must be at least 1", file=sys.stderr)
             return EXIT_USAGE
@@ -126,7 +131,14 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         except DeepfakeStreamError as exc:
             failed = True
             if args.json:
-                print(json.dumps({"file_name": path.name, "error": {"code": exc.code, "message": exc.message}}))
+                print(
+                    json.dumps(
+                        {
+                            "file_name": path.name,
+                            "error": {"code": exc.code, "message": exc.message},
+                        }
+                    )
+                )
             else:
                 rows.append((path.name, "-", f"error: {exc.code}", "-", "-", "-", exc.message))
             continue
@@ -179,7 +191,11 @@ def _progress_bar(name: str):  # type: ignore[no-untyped-def]
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
     for line in [header, *rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
+        print(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)
+            ).rstrip()
+        )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

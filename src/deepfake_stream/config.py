@@ -36,13 +36,13 @@ class ModelSettings(_Section):
     # head, reported as untrained in every result.
     weights: Path | None = None
     # Inference engine: eager PyTorch, or ONNX Runtime (exported from the same model).
-    engine: Literal["torch", "onnx"] = "torch"
+    engine: Literal["torch", "onnx"] = "onnx"
     # "cpu", "cuda", "cuda:N", or a list: one model replica per listed device.
     device: str | list[str] = "cpu"
     # Intra-op threads per replica; 0 leaves the library default.
     threads: int = Field(default=2, ge=0)
     # Face crops per forward pass.
-    batch_size: int = Field(default=16, ge=1, le=1024)
+    batch_size: int = Field(default=8, ge=1, le=1024)
     # fp16/bf16 only on CUDA (torch), fp16 only with the ONNX CUDA provider.
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     # Where exported ONNX graphs are cached, keyed by weights hash.

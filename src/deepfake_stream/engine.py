@@ -97,7 +97,9 @@ class InferenceEngine:
             return np.zeros(0, dtype=np.float32)
         batch = normalize_crops(crops, self.preprocessing)
         chunks = [batch[i : i + self.batch_size] for i in range(0, len(batch), self.batch_size)]
-        shares = [list(range(r, len(chunks), len(self._runners))) for r in range(len(self._runners))]
+        shares = [
+            list(range(r, len(chunks), len(self._runners))) for r in range(len(self._runners))
+        ]
         outputs: list[np.ndarray | None] = [None] * len(chunks)
 
         def work(replica: int) -> None:
@@ -134,7 +136,7 @@ def _torch_runner(detector: DeepfakeDetector, device: str, precision: str) -> Ru
                     out = module(tensor)
             else:
                 out = module(tensor)
-        return out.float().cpu().numpy()
+        return np.asarray(out.float().cpu().numpy())
 
     return run
 

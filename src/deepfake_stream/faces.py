@@ -168,7 +168,7 @@ def _link_score(a: Box, b: Box) -> float:
     size_b = max(b[2] - b[0], b[3] - b[1])
     if min(size_a, size_b) <= 0 or max(size_a, size_b) / min(size_a, size_b) > TRACK_MAX_SIZE_RATIO:
         return 0.0
-    shift = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+    shift = float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2))
     relative_shift = shift / ((size_a + size_b) / 2)
     if relative_shift > TRACK_MAX_CENTRE_SHIFT:
         return 0.0

@@ -7,10 +7,12 @@ same step as the colour conversion.
 
 from __future__ import annotations
 
+import bisect
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -111,6 +113,7 @@ class VideoPicture:
 
     def to_rgb(self, max_short_side: int | None = None) -> np.ndarray:
         width, height = _rescaled_size(self._frame.width, self._frame.height, max_short_side)
+        rgb: np.ndarray
         if (width, height) == (self._frame.width, self._frame.height):
             rgb = self._frame.to_ndarray(format="rgb24")
         else:
@@ -258,7 +261,11 @@ def _sample_video(
         raise CorruptMediaError(f"cannot open {media_type.format} video: {exc}") from exc
     with container:
         if not container.streams.video:
-            raise CorruptMediaError(f"the {media_type.format} file holds no video stream")
+            if container.streams.audio:
+                raise UnsupportedMediaTypeError("the file holds audio only; send a video")
+            raise EmptyMediaError(
+                f"the {media_type.format} file holds no frames (zero-length video)"
+            )
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame and slice threads; the default decodes on one core
         width, height = stream.codec_context.width, stream.codec_context.height
@@ -339,6 +346,26 @@ def _frames_from(
         yield from packet.decode()
 
 
+def _keyframe_times(stream: av.VideoStream, start_time: float) -> list[float] | None:
+    """Keyframe times from the container's index, or None when it has none."""
+    if stream.time_base is None:
+        return None
+    times = [
+        float(entry.timestamp * stream.time_base) - start_time
+        for entry in stream.index_entries
+        if entry.is_keyframe
+    ]
+    return times or None
+
+
+def _seek_skips_ahead(keyframes: list[float] | None, current: float, target: float) -> bool:
+    """A seek lands on the last keyframe before the target: worth it only past `current`."""
+    if keyframes is None:
+        return True
+    landing = bisect.bisect_right(keyframes, target) - 1
+    return landing >= 0 and keyframes[landing] > current
+
+
 def _decode_targets(
     container: av.container.InputContainer,
     stream: av.VideoStream,
@@ -358,22 +385,33 @@ def _decode_targets(
     previous: av.VideoFrame | None = None
     frames = _frames_from(container, stream)
     target_index = 0
+    sought_index = -1
+    keyframes = _keyframe_times(stream, start_time)
 
     def keep(frame: av.VideoFrame, segment: int) -> None:
-        if frame.pts in picked_pts:
+        if frame.pts is None or frame.pts in picked_pts:
             return  # short video: two targets on one frame
         picked_pts.add(frame.pts)
         rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
         time_s = max(0.0, float(frame.time or 0.0) - start_time)
-        picked.append((SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment), rotation))
+        picked.append(
+            (SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment), rotation)
+        )
         if on_progress is not None:
             on_progress(target_index + 1, len(targets))
 
     while target_index < len(targets):
         segment, target = targets[target_index]
         current = None if previous is None else float(previous.time or 0.0) - start_time
-        if current is not None and target - current > seek_threshold_s:
-            container.seek(int((target + start_time) / stream.time_base), stream=stream)
+        if (
+            current is not None
+            and sought_index != target_index
+            and target - current > seek_threshold_s
+            and _seek_skips_ahead(keyframes, current, target)
+        ):
+            sought_index = target_index  # at most one seek per target
+            time_base = stream.time_base or Fraction(1, av.time_base)
+            container.seek(int((target + start_time) / time_base), stream=stream)
             frames = _frames_from(container, stream)
             previous = None
         try:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
@@ -176,9 +177,9 @@ def lukemelas_to_timm(
     return renamed
 
 
-def load_imagenet_backbone(spec: DetectorSpec) -> nn.Module:
+def load_imagenet_backbone(spec: DetectorSpec) -> Any:
     """The timm backbone with its ImageNet classifier, weights from local disk, strictly."""
-    backbone = timm.create_model(spec.backbone, pretrained=False)
+    backbone: Any = timm.create_model(spec.backbone, pretrained=False)
     if spec.imagenet_weights is None:
         return backbone
     path = spec.imagenet_weights()
@@ -190,6 +191,10 @@ def load_imagenet_backbone(spec: DetectorSpec) -> nn.Module:
 
 class SRMFilter(nn.Module):
     """Fixed, non-trainable SRM high-pass filters: three noise-residual maps from RGB."""
+
+    kernels: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, preprocessing: Preprocessing) -> None:
         super().__init__()
@@ -212,7 +217,8 @@ class SRMFilter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pixels = (x * self.std + self.mean) * 255.0
         residual = nn.functional.conv2d(pixels, self.kernels, padding=2)
-        return self.clip(residual) / SRM_TRUNCATION
+        clipped: torch.Tensor = self.clip(residual)
+        return clipped / SRM_TRUNCATION
 
 
 class DetectorHead(nn.Module):
@@ -229,13 +235,14 @@ class DetectorHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.act(self.bn(self.conv(features)))).flatten(1)
-        return self.fc(self.dropout(x)).squeeze(1)
+        logits: torch.Tensor = self.fc(self.dropout(x)).squeeze(1)
+        return logits
 
 
 class DeepfakeDetector(nn.Module):
     """Normalised RGB crops (B, 3, S, S) -> fake logits (B,)."""
 
-    def __init__(self, spec: DetectorSpec, backbone: nn.Module) -> None:
+    def __init__(self, spec: DetectorSpec, backbone: Any) -> None:
         super().__init__()
         self.spec = spec
         self.srm = SRMFilter(spec.preprocessing)
@@ -250,12 +257,13 @@ class DeepfakeDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone.forward_features(torch.cat([x, self.srm(x)], dim=1))
-        return self.head(features)
+        logits: torch.Tensor = self.head(features)
+        return logits
 
 
-def _widen_stem_for_noise(backbone: nn.Module) -> None:
+def _widen_stem_for_noise(backbone: Any) -> None:
     """Give the stem conv three more input channels for the SRM maps."""
-    stem: nn.Conv2d = backbone.conv_stem
+    stem: Any = backbone.conv_stem
     # Same class (timm's Conv2dSame for tf_ variants pads like TensorFlow), six inputs.
     widened = type(stem)(
         6,
@@ -279,7 +287,7 @@ def create_detector(name: str, imagenet_backbone: bool = True) -> DeepfakeDetect
     """Build a registered detector. With imagenet_backbone, the backbone starts from ImageNet
     weights on local disk; the head is seeded so that an untrained model is reproducible."""
     spec = get_spec(name)
-    backbone = (
+    backbone: Any = (
         load_imagenet_backbone(spec)
         if imagenet_backbone
         else timm.create_model(spec.backbone, pretrained=False)

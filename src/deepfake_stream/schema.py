@@ -13,8 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .aggregate import Verdict
 
-SCHEMA_VERSION = "1.0"
-
 BoxList = tuple[float, float, float, float]
 
 
@@ -96,7 +94,7 @@ class Timings(_Schema):
 
 
 class AnalysisResult(_Schema):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0"] = "1.0"
     verdict: Verdict
     probability: float | None = Field(description="Fake probability; null for no_face.")
     file_name: str | None = None

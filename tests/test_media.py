@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepfake_stream.config import LimitSettings, SamplingSettings
+from deepfake_stream.errors import (
+    CorruptMediaError,
+    DurationTooLongError,
+    EmptyMediaError,
+    FileTooLargeError,
+    TooManyPixelsError,
+    UnsupportedMediaTypeError,
+)
+from deepfake_stream.media import MediaKind, load_media, sample_times, sniff, sniff_file
+
+LIMITS = LimitSettings()
+SAMPLING = SamplingSettings()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "fmt"),
+    [
+        ("photo.jpg", MediaKind.IMAGE, "jpeg"),
+        ("photo.png", MediaKind.IMAGE, "png"),
+        ("photo.webp", MediaKind.IMAGE, "webp"),
+        ("photo.bmp", MediaKind.IMAGE, "bmp"),
+        ("real_hdtf_2s.mp4", MediaKind.VIDEO, "mp4"),
+        ("tiny.mov", MediaKind.VIDEO, "mov"),
+        ("tiny.webm", MediaKind.VIDEO, "webm"),
+        ("tiny.mkv", MediaKind.VIDEO, "mkv"),
+        ("tiny.avi", MediaKind.VIDEO, "avi"),
+    ],
+)
+def test_sniff_reads_the_bytes_not_the_name(
+    fixtures: Path, tmp_path: Path, name: str, kind: MediaKind, fmt: str
+) -> None:
+    misnamed = tmp_path / "upload.txt"
+    misnamed.write_bytes((fixtures / name).read_bytes())
+    media_type = sniff_file(misnamed)
+    assert (media_type.kind, media_type.format) == (kind, fmt)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"GIF89a\x01\x00", b"%PDF-1.7\n", b"hello world", b"\x00\x00\x00\x18ftypheic\x00\x00"],
+)
+def test_sniff_rejects_other_types(head: bytes) -> None:
+    with pytest.raises(UnsupportedMediaTypeError):
+        sniff(head)
+
+
+def test_sniff_empty_file_is_an_empty_media_error() -> None:
+    with pytest.raises(EmptyMediaError):
+        sniff(b"")
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "photo.webp", "photo.bmp"])
+def test_images_load_as_rgb(fixtures: Path, name: str) -> None:
+    media = load_media(fixtures / name, LIMITS, SAMPLING)
+    assert media.info.kind is MediaKind.IMAGE
+    assert len(media.frames) == 1
+    rgb = media.frames[0].picture.to_rgb()
+    assert rgb.dtype == np.uint8 and rgb.shape[2] == 3
+    assert rgb.shape[:2] == (media.info.height, media.info.width)
+
+
+def test_exif_orientation_is_applied(fixtures: Path) -> None:
+    stored = Image.open(fixtures / "photo_exif_rot6.jpg")
+    media = load_media(fixtures / "photo_exif_rot6.jpg", LIMITS, SAMPLING)
+    # Stored landscape, shown portrait: the loader must turn it.
+    assert stored.size[0] > stored.size[1]
+    assert (media.info.width, media.info.height) == (stored.size[1], stored.size[0])
+    assert media.info.rotation == 270
+    upright = np.asarray(stored.transpose(Image.Transpose.ROTATE_270).convert("RGB"), dtype=float)
+    assert np.abs(media.frames[0].picture.to_rgb().astype(float) - upright).mean() < 1.0
+
+
+def test_image_short_side_downscale(fixtures: Path) -> None:
+    picture = load_media(fixtures / "photo.jpg", LIMITS, SAMPLING).frames[0].picture
+    small = picture.to_rgb(max_short_side=120)
+    assert min(small.shape[:2]) == 120
+    assert small.shape[0] / small.shape[1] == pytest.approx(480 / 390, rel=0.03)
+
+
+def test_sample_times_are_centred_in_each_segment() -> None:
+    times = sample_times(8.0, SamplingSettings(segments=4, frames_per_segment=2))
+    assert times == [(0, 0.5), (0, 1.5), (1, 2.5), (1, 3.5), (2, 4.5), (2, 5.5), (3, 6.5), (3, 7.5)]
+
+
+def test_video_sampling_takes_k_frames_per_segment(fixtures: Path) -> None:
+    media = load_media(fixtures / "real_hdtf_2s.mp4", LIMITS, SAMPLING)
+    info = media.info
+    assert (info.kind, info.width, info.height) == (MediaKind.VIDEO, 256, 256)
+    assert info.duration_s == pytest.approx(2.0, abs=0.05)
+    assert info.fps == pytest.approx(25.0)
+    assert len(media.frames) == SAMPLING.segments * SAMPLING.frames_per_segment
+    segment_length = info.duration_s / SAMPLING.segments
+    for frame in media.frames:
+        # The frame on screen at the target time: inside its segment, up to one frame early.
+        assert frame.segment * segment_length - 0.04 <= frame.time_s
+        assert frame.time_s < (frame.segment + 1) * segment_length
+    times = [frame.time_s for frame in media.frames]
+    assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_short_video_never_samples_a_frame_twice(fixtures: Path) -> None:
+    media = load_media(
+        fixtures / "tiny.mkv", LIMITS, SamplingSettings(segments=8, frames_per_segment=8)
+    )
+    times = [frame.time_s for frame in media.frames]
+    assert len(times) == len(set(times)) == 13  # 0.52 s at 25 fps: every frame, once
+
+
+def test_variable_frame_rate_uses_timestamps(fixtures: Path) -> None:
+    media = load_media(
+        fixtures / "vfr_2s.mkv", LIMITS, SamplingSettings(segments=2, frames_per_segment=4)
+    )
+    with av.open(str(fixtures / "vfr_2s.mkv")) as container:
+        stamps = sorted(float(f.time) for f in container.decode(video=0))
+    duration = media.info.duration_s
+    assert duration is not None
+    for frame, (_, target) in zip(
+        media.frames,
+        sample_times(duration, SamplingSettings(segments=2, frames_per_segment=4)),
+        strict=False,
+    ):
+        # The picked frame is the last one shown at or before the target time.
+        shown = max(t for t in stamps if t <= target + 1e-6)
+        assert frame.time_s == pytest.approx(shown, abs=1e-3)
+    # Sparse first second (5 fps), dense second part: times are not index * (1 / fps).
+    assert min(np.diff(stamps)) < 0.1 < max(np.diff(stamps))
+
+
+def test_rotation_metadata_is_honoured(fixtures: Path) -> None:
+    plain = load_media(fixtures / "real_hdtf_2s.mp4", LIMITS, SAMPLING)
+    rotated = load_media(fixtures / "rotated90_2s.mp4", LIMITS, SAMPLING)
+    assert rotated.info.rotation == 90
+    a = plain.frames[0].picture.to_rgb().astype(float)
+    b = rotated.frames[0].picture.to_rgb().astype(float)
+    # Same upright picture, up to re-encoding noise; far from the raw, turned pixels.
+    assert np.abs(a - b).mean() < 6.0
+    assert np.abs(a - np.rot90(b, -1)).mean() > 3 * np.abs(a - b).mean()
+
+
+def test_seeking_picks_the_same_frames_as_decoding_forward(fixtures: Path) -> None:
+    forward = load_media(
+        fixtures / "real_hdtf_2s.mp4", LIMITS, SamplingSettings(segments=4, frames_per_segment=1)
+    )
+    seeking = load_media(
+        fixtures / "real_hdtf_2s.mp4",
+        LIMITS,
+        SamplingSettings(segments=4, frames_per_segment=1, seek_threshold_s=0.01),
+    )
+    assert [f.time_s for f in seeking.frames] == [f.time_s for f in forward.frames]
+    for a, b in zip(forward.frames, seeking.frames, strict=True):
+        assert np.array_equal(a.picture.to_rgb(), b.picture.to_rgb())
+
+
+@pytest.mark.parametrize("name", ["tiny.mov", "tiny.webm", "tiny.mkv", "tiny.avi"])
+def test_every_container_decodes(fixtures: Path, name: str) -> None:
+    media = load_media(fixtures / name, LIMITS, SAMPLING)
+    assert media.frames and media.info.width == 128
+
+
+def test_corrupt_and_truncated_files_are_corrupt_media(fixtures: Path) -> None:
+    for name in ("corrupt.jpg", "truncated.mp4"):
+        with pytest.raises(CorruptMediaError):
+            load_media(fixtures / name, LIMITS, SAMPLING)
+
+
+def test_zero_length_video_is_empty_media(fixtures: Path) -> None:
+    with pytest.raises(EmptyMediaError):
+        load_media(fixtures / "empty.mp4", LIMITS, SAMPLING)
+
+
+def test_byte_limit(fixtures: Path) -> None:
+    with pytest.raises(FileTooLargeError):
+        load_media(fixtures / "photo.jpg", LimitSettings(max_bytes=1000), SAMPLING)
+
+
+def test_duration_limit(fixtures: Path) -> None:
+    with pytest.raises(DurationTooLongError):
+        load_media(fixtures / "real_hdtf_2s.mp4", LimitSettings(max_duration_s=1.0), SAMPLING)
+
+
+def test_video_pixel_limit(fixtures: Path) -> None:
+    with pytest.raises(TooManyPixelsError):
+        load_media(
+            fixtures / "real_hdtf_2s.mp4", LimitSettings(max_video_pixels=256 * 255), SAMPLING
+        )
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (12_000, 12_000)).save(bomb)  # 144 Mpx in a few kilobytes
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(TooManyPixelsError):
+        load_media(bomb, LIMITS, SAMPLING)
