@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepfake_stream.config import ModelSettings
+from deepfake_stream.engine import build_engine, check_devices
+from deepfake_stream.errors import ConfigError, DeviceUnavailableError
+from deepfake_stream.model import DeepfakeDetector, create_detector
+from deepfake_stream.pipeline import Analyzer
+
+
+@pytest.fixture(scope="module")
+def detector() -> DeepfakeDetector:
+    return create_detector("srm_efficientnet_lite0")
+
+
+@pytest.fixture(scope="module")
+def crops(analyzer: Analyzer, fixtures: Path) -> np.ndarray:
+    """Real face crops from the real cropper."""
+    from deepfake_stream.media import load_media
+
+    media = load_media(
+        fixtures / "two_people_2s.mp4", analyzer.settings.limits, analyzer.settings.sampling
+    )
+    found = analyzer.faces.detect([f.picture for f in media.frames[:6]], short_side=360)
+    return np.stack([face.crop for faces in found for face in faces])
+
+
+def test_two_cpu_replicas_share_the_batches_and_agree_with_one(
+    detector: DeepfakeDetector, crops: np.ndarray
+) -> None:
+    one = build_engine(detector, ModelSettings(engine="torch", batch_size=4), "x")
+    two = build_engine(
+        detector, ModelSettings(engine="torch", device=["cpu", "cpu"], batch_size=4), "x"
+    )
+    assert len(crops) == 12
+    np.testing.assert_allclose(two.logits(crops), one.logits(crops), atol=1e-5)
+    assert two.chunks_per_replica == [2, 1]  # 3 chunks of 4: round robin
+    assert two.devices == ["cpu", "cpu"]
+    one.close()
+    two.close()
+
+
+def test_onnx_engine_matches_torch_on_real_crops(
+    detector: DeepfakeDetector, crops: np.ndarray, tmp_path: Path
+) -> None:
+    torch_engine = build_engine(detector, ModelSettings(engine="torch"), "abc")
+    onnx_engine = build_engine(
+        detector, ModelSettings(engine="onnx", onnx_cache_dir=tmp_path), "abcdef0123456789"
+    )
+    assert (tmp_path / "srm_efficientnet_lite0-abcdef0123456789.onnx").is_file()
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    diff = np.abs(sigmoid(torch_engine.logits(crops)) - sigmoid(onnx_engine.logits(crops)))
+    assert diff.max() < 1e-3
+
+
+def test_empty_batch() -> None:
+    engine = build_engine(
+        create_detector("srm_efficientnet_lite0"), ModelSettings(engine="torch"), "x"
+    )
+    assert engine.logits(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0,)
+
+
+def test_wrong_crop_size_is_refused(detector: DeepfakeDetector) -> None:
+    engine = build_engine(detector, ModelSettings(engine="torch"), "x")
+    with pytest.raises(ValueError, match="crops must be"):
+        engine.logits(np.zeros((1, 100, 100, 3), np.uint8))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU error path")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", ["cpu", "cuda:0"]])
+def test_missing_cuda_device_fails_clearly(device: str | list[str]) -> None:
+    with pytest.raises(DeviceUnavailableError, match="CUDA"):
+        check_devices(ModelSettings(engine="torch", device=device))
+
+
+def test_precision_needs_cuda() -> None:
+    with pytest.raises(ConfigError, match="fp16 needs CUDA"):
+        check_devices(ModelSettings(engine="torch", precision="fp16"))
+    with pytest.raises(ConfigError, match="onnx engine runs fp32"):
+        check_devices(ModelSettings(engine="onnx", precision="bf16"))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepfake_stream.aggregate import Verdict
+from deepfake_stream.errors import CorruptMediaError
+from deepfake_stream.pipeline import UNTRAINED_WARNING, AnalysisOptions, Analyzer
+from deepfake_stream.schema import AnalysisResult
+
+
+def test_video_result_holds_segments_people_model_settings_and_timings(
+    analyzer: Analyzer, fixtures: Path
+) -> None:
+    result = analyzer.analyze(fixtures / "fake_dfdc_2s.mp4", file_name="clip.mp4")
+    assert result.file_name == "clip.mp4"
+    assert result.media.type == "video" and result.media.format == "mp4"
+    assert (result.media.width, result.media.height) == (480, 270)
+    assert result.media.frames_sampled == 32
+    assert len(result.segments) == 8
+    for segment in result.segments:
+        assert len(segment.faces) == 4
+        assert segment.start_s <= segment.faces[0].time_s < segment.end_s
+        assert segment.probability == pytest.approx(
+            sum(f.probability for f in segment.faces) / 4, abs=1e-3
+        )
+    assert [person.track_id for person in result.people] == [0]
+    assert len(result.people[0].boxes) == 32
+    assert result.probability == pytest.approx(
+        sum(s.probability for s in result.segments if s.probability is not None) / 8, abs=1e-3
+    )
+    assert result.model.untrained and result.model.weights_name == "untrained"
+    assert len(result.model.weights_sha256) == 64
+    assert result.settings.segments == 8 and result.settings.frames_per_segment == 4
+    assert result.timings.total_ms >= result.timings.decode_ms + result.timings.detect_ms
+    assert min(result.timings.decode_ms, result.timings.detect_ms, result.timings.classify_ms) > 0
+    # An untrained model never claims real or fake, and says why.
+    assert result.verdict is Verdict.UNCERTAIN
+    assert UNTRAINED_WARNING in result.warnings
+    # The schema round-trips through JSON.
+    assert AnalysisResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_per_request_sampling_overrides(analyzer: Analyzer, fixtures: Path) -> None:
+    result = analyzer.analyze(
+        fixtures / "real_hdtf_2s.mp4", AnalysisOptions(segments=3, frames_per_segment=2)
+    )
+    assert len(result.segments) == 3 and result.media.frames_sampled == 6
+    assert result.settings.segments == 3 and result.settings.frames_per_segment == 2
+
+
+def test_image_is_one_segment_of_one_frame(analyzer: Analyzer, fixtures: Path) -> None:
+    result = analyzer.analyze(fixtures / "group.jpg")
+    assert result.media.type == "image" and result.media.frames_sampled == 1
+    assert len(result.segments) == 1 and len(result.segments[0].faces) == 6
+    assert len(result.people) == 6
+    assert result.segments[0].probability == pytest.approx(
+        max(p.probability for p in result.people), abs=1e-3
+    )
+
+
+def test_no_face_is_an_explicit_verdict_not_a_half(analyzer: Analyzer, fixtures: Path) -> None:
+    result = analyzer.analyze(fixtures / "noface.jpg")
+    assert result.verdict is Verdict.NO_FACE
+    assert result.probability is None
+    assert result.people == [] and result.segments[0].probability is None
+
+
+def test_bad_media_raises_a_media_error(analyzer: Analyzer, fixtures: Path) -> None:
+    with pytest.raises(CorruptMediaError):
+        analyzer.analyze(fixtures / "truncated.mp4")

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepfake_stream.errors import WeightsError
+from deepfake_stream.model import create_detector
+from deepfake_stream.weights import load_trained_detector, read_manifest, save_detector_weights
+
+
+def _write_release(tmp_path: Path, **overrides: object) -> Path:
+    detector = create_detector("srm_efficientnet_lite0")
+    with torch.no_grad():
+        detector.head.fc.bias.fill_(1.5)  # distinguishable from the untrained head
+    sha = save_detector_weights(detector, tmp_path / "detector.safetensors")
+    manifest = {
+        "name": "test-release",
+        "architecture": "srm_efficientnet_lite0",
+        "file": "detector.safetensors",
+        "sha256": sha,
+        "input_size": 224,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "crop_margin": 0.3,
+        "temperature": 1.2,
+        "thresholds": {"real_below": 0.4, "fake_at_or_above": 0.6},
+        "training_data": "test artifact",
+        "training_command": "n/a",
+        "trained_on": "n/a",
+        "metrics": {"auc": 0.5},
+    }
+    manifest.update(overrides)
+    path = tmp_path / "test-release.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def test_weights_round_trip_through_the_manifest(tmp_path: Path) -> None:
+    manifest_path = _write_release(tmp_path)
+    detector, manifest = load_trained_detector(manifest_path)
+    assert manifest.temperature == 1.2
+    assert float(detector.head.fc.bias) == pytest.approx(1.5)
+
+
+def test_a_tampered_file_is_refused(tmp_path: Path) -> None:
+    manifest_path = _write_release(tmp_path)
+    weights = tmp_path / "detector.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_trained_detector(manifest_path)
+
+
+def test_a_manifest_for_other_preprocessing_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="preprocessing"):
+        load_trained_detector(_write_release(tmp_path, input_size=256))
+
+
+def test_missing_or_invalid_manifests_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="not found"):
+        read_manifest(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x"}))
+    with pytest.raises(WeightsError, match="invalid"):
+        read_manifest(bad)
