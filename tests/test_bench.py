@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from deepfake_stream.bench import BenchRow, format_table, run_bench
-from deepfake_stream.errors import CorruptMediaError
 from deepfake_stream.pipeline import Analyzer
 
 MEDIA = ("photo.jpg", "real_hdtf_2s.mp4", "noface.jpg")
-# Named to sort last: run_bench warms up on the first file (see the xfail below).
 CORRUPT = "zz_corrupt.jpg"
 
 
@@ -83,12 +81,6 @@ def test_format_table(rows: dict[str, BenchRow]) -> None:
     assert "notes.txt" not in table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CorruptMediaError,
-    reason="src bug: run_bench's unguarded warm-up analyze(files[0]) raises when the first "
-    "media file (sorted) is corrupt, instead of reporting it as an error row",
-)
 def test_corrupt_first_file_does_not_abort_the_bench(
     analyzer: Analyzer, fixtures: Path, tmp_path: Path
 ) -> None:

@@ -42,7 +42,7 @@ def test_weights_round_trip_through_the_manifest(tmp_path: Path) -> None:
     manifest_path = _write_release(tmp_path)
     detector, manifest = load_trained_detector(manifest_path)
     assert manifest.temperature == 1.2
-    assert float(detector.head.fc.bias) == pytest.approx(1.5)
+    assert float(detector.head.fc.bias.detach()) == pytest.approx(1.5)
 
 
 def test_a_tampered_file_is_refused(tmp_path: Path) -> None:

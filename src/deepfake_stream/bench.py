@@ -114,8 +114,12 @@ def bench_file(analyzer: Analyzer, path: Path, root: Path, repeat: int) -> Bench
 
 def run_bench(analyzer: Analyzer, root: Path, repeat: int = 3) -> list[BenchRow]:
     files = media_files(root)
-    if files:  # warm-up: first calls allocate and pick kernels
-        analyzer.analyze(files[0])
+    for path in files:  # warm-up on the first file that analyses: first calls allocate
+        try:
+            analyzer.analyze(path)
+            break
+        except DeepfakeStreamError:
+            continue
     return [bench_file(analyzer, path, root, repeat) for path in files]
 
 

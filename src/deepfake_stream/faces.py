@@ -184,7 +184,11 @@ class FaceDetector:
         regression, landmarks, scores = self._onet((crops - MTCNN_PIXEL_MEAN) * MTCNN_PIXEL_SCALE)
         passed = scores[:, 1] > thresholds[2]
         boxes = torch.cat((boxes[passed, :4], scores[passed, 1:2]), dim=1)
-        image_inds, regression, landmarks = image_inds[passed], regression[passed], landmarks[passed]
+        image_inds, regression, landmarks = (
+            image_inds[passed],
+            regression[passed],
+            landmarks[passed],
+        )
         box_w = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
         box_h = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
         points = torch.stack(

@@ -20,8 +20,12 @@ log = logging.getLogger(__name__)
 
 
 def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
-    """The service. The model loads once, in the background, when the app starts; pass a
-    loaded analyzer to share one between apps (tests, embedding)."""
+    """The service. The model loads once, in the background, when the app starts.
+
+    A loaded analyzer may be passed to share one between apps (tests, embedding); analysis then
+    follows the analyzer's own settings, and only `server` and `limits.max_bytes` (the upload
+    cut-off) come from `settings`.
+    """
     state = ServiceState(settings, analyzer)
 
     @asynccontextmanager

@@ -37,6 +37,7 @@ class _PartState:
 @dataclass
 class _Received:
     found: bool = False  # the file field has been seen
+    complete: bool = False  # the closing boundary arrived
     size: int = 0  # bytes written so far
     filename: str | None = None
 
@@ -96,6 +97,9 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
             raise FileTooLargeError(f"upload exceeds the limit of {max_bytes} bytes")
         handle.write(data[start:end])
 
+    def on_end() -> None:
+        received.complete = True
+
     def on_part_begin() -> None:
         part.headers.clear()
         part.is_file = False
@@ -109,6 +113,7 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
             "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
+            "on_end": on_end,
         },
     )
     try:
@@ -124,6 +129,11 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
         handle.close()
         path.unlink(missing_ok=True)
         raise
+    if not received.complete:
+        path.unlink(missing_ok=True)
+        raise CorruptMediaError(
+            "the upload was cut off: the multipart body has no closing boundary"
+        )
     if not received.found:
         path.unlink(missing_ok=True)
         raise InvalidParametersError(f"the multipart field '{UPLOAD_FIELD}' is missing")
