@@ -14,7 +14,7 @@ from deepfake_stream.faces import (
     iou,
     square_crop_box,
 )
-from deepfake_stream.media import load_media
+from deepfake_stream.media import ImagePicture, load_media
 
 CROP = 224
 
@@ -112,7 +112,7 @@ def test_square_crop_box_adds_the_margin_around_the_centre() -> None:
 
 def test_crop_outside_the_frame_is_padded_black() -> None:
     rgb = np.full((100, 100, 3), 200, dtype=np.uint8)
-    crop = crop_face(rgb, (0, 0, 40, 40), margin=0.5, size=60)
+    crop = crop_face(ImagePicture(rgb), (0, 0, 40, 40), margin=0.5, size=60)
     assert crop.shape == (60, 60, 3)
     assert crop[0, 0].max() == 0 and crop[-1, -1].min() == 200
 

@@ -81,7 +81,7 @@ class FaceSettings(_Section):
     # MTCNN's smallest face, in pixels of the downscaled detection frame.
     min_face_size: int = Field(default=20, ge=8)
     # MTCNN's three stage thresholds (P-Net, R-Net, O-Net).
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    thresholds: tuple[float, float, float] = (0.7, 0.7, 0.7)
     # Detections below this final confidence are dropped.
     min_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
     # Square crop side = (1 + margin) * the longer side of the face box.
