@@ -281,7 +281,7 @@ def _top_per_image(order: torch.Tensor, owners: torch.Tensor, limit: int) -> tor
     if len(order) <= limit:
         return order
     rank = torch.zeros_like(owners)
-    for owner in owners.unique():
+    for owner in torch.unique(owners):
         mine = owners == owner
         rank[mine] = torch.arange(int(mine.sum()), device=owners.device)
     return order[rank < limit]

@@ -183,7 +183,7 @@ class VideoPicture:
         if (bottom - top) % 2 or (right - left) % 2:  # odd frame size at the edge
             return self._frame.to_ndarray(format="rgb24")[rows[0] : rows[1], cols[0] : cols[1]]
         planes = [
-            np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
             for plane in self._frame.planes
         ]
         luma = planes[0][top:bottom, left:right]
@@ -212,7 +212,8 @@ class LoadedMedia:
     warnings: list[str]  # problems that did not stop the analysis
 
 
-ProgressCallback = Callable[[int, int], None]
+# Called with each sampled frame as soon as it is decoded, and the number of frames wanted.
+FrameCallback = Callable[["SampledFrame", int], None]
 
 
 def sniff(head: bytes) -> MediaType:
@@ -257,7 +258,7 @@ def load_media(
     path: Path,
     limits: LimitSettings,
     sampling: SamplingSettings,
-    on_progress: ProgressCallback | None = None,
+    on_frame: FrameCallback | None = None,
 ) -> LoadedMedia:
     """Check a file against the limits, then load an image or sample a video."""
     size = path.stat().st_size
@@ -265,8 +266,11 @@ def load_media(
         raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
     media_type = sniff_file(path)
     if media_type.kind is MediaKind.IMAGE:
-        return _load_image(path, media_type, limits)
-    return _sample_video(path, media_type, limits, sampling, on_progress)
+        image = _load_image(path, media_type, limits)
+        if on_frame is not None:
+            on_frame(image.frames[0], 1)
+        return image
+    return _sample_video(path, media_type, limits, sampling, on_frame)
 
 
 def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
@@ -328,7 +332,7 @@ def _sample_video(
     media_type: MediaType,
     limits: LimitSettings,
     sampling: SamplingSettings,
-    on_progress: ProgressCallback | None,
+    on_frame: FrameCallback | None,
 ) -> LoadedMedia:
     try:
         container = av.open(str(path), mode="r")
@@ -365,7 +369,7 @@ def _sample_video(
         if fps and duration > 0 and len(targets) < SKIP_NONREF_BELOW_DENSITY * fps * duration:
             stream.codec_context.skip_frame = "NONREF"
         frames, problems = _decode_targets(
-            container, stream, targets, start_time, sampling.seek_threshold_s, on_progress
+            container, stream, targets, start_time, sampling.seek_threshold_s, on_frame
         )
     if not frames:
         if problems:
@@ -447,7 +451,7 @@ def _decode_targets(
     targets: list[tuple[int, float]],
     start_time: float,
     seek_threshold_s: float,
-    on_progress: ProgressCallback | None,
+    on_frame: FrameCallback | None,
 ) -> tuple[list[tuple[SampledFrame, int]], list[str]]:
     """Decode forward, keeping for each target time the frame on screen at that time.
 
@@ -469,11 +473,10 @@ def _decode_targets(
         picked_pts.add(frame.pts)
         rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
         time_s = max(0.0, float(frame.time or 0.0) - start_time)
-        picked.append(
-            (SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment), rotation)
-        )
-        if on_progress is not None:
-            on_progress(target_index + 1, len(targets))
+        sampled = SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment)
+        picked.append((sampled, rotation))
+        if on_frame is not None:
+            on_frame(sampled, len(targets))
 
     while target_index < len(targets):
         segment, target = targets[target_index]

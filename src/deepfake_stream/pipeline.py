@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from .config import Settings
 from .engine import InferenceEngine, build_engine
 from .errors import ConfigError
 from .faces import Face, FaceDetector, assign_tracks
-from .media import LoadedMedia, MediaKind, load_media
+from .media import LoadedMedia, MediaKind, SampledFrame, load_media, sniff_file
 from .model import create_detector, get_spec
 from .schema import (
     AnalysisResult,
@@ -105,6 +107,9 @@ class Analyzer:
         if self.model.real_below > self.model.fake_at_or_above:
             raise ConfigError("verdict thresholds: real_below must not exceed fake_at_or_above")
         self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
+        self._decoders = ThreadPoolExecutor(
+            max_workers=max(2, settings.server.max_concurrent), thread_name_prefix="dfs-decode"
+        )
         face_settings = settings.faces.model_copy(update={"margin": self.model.crop_margin})
         self.faces = FaceDetector(
             face_settings,
@@ -114,6 +119,7 @@ class Analyzer:
 
     def close(self) -> None:
         self.engine.close()
+        self._decoders.shutdown(wait=True)
 
     def analyze(
         self,
@@ -134,21 +140,32 @@ class Analyzer:
             }
         )
         started = time.perf_counter()
-
-        def decode_progress(done: int, total: int) -> None:
-            if on_progress is not None:
-                on_progress("decode", done, total)
-
-        media = load_media(path, self.settings.limits, sampling, decode_progress)
-        decoded = time.perf_counter()
-
-        is_image = media.info.kind is MediaKind.IMAGE
+        is_image = sniff_file(path).kind is MediaKind.IMAGE  # wrong types fail before any work
         short_side = (
             self.settings.faces.detect_short_side_image
             if is_image
             else self.settings.faces.detect_short_side
         )
-        faces_per_frame = self.faces.detect([f.picture for f in media.frames], short_side)
+        # Decoding runs in a worker thread; frames are detected in batches as they arrive, so
+        # the decoder's and the detector's idle moments fill each other's.
+        arrivals: queue.SimpleQueue[SampledFrame | None] = queue.SimpleQueue()
+        decode_finished = [started]
+
+        def on_frame(frame: SampledFrame, wanted: int) -> None:
+            arrivals.put(frame)
+            if on_progress is not None:
+                on_progress("decode", arrivals.qsize(), wanted)
+
+        def decode() -> LoadedMedia:
+            try:
+                return load_media(path, self.settings.limits, sampling, on_frame)
+            finally:
+                decode_finished[0] = time.perf_counter()
+                arrivals.put(None)
+
+        decoding = self._decoders.submit(decode)
+        faces_per_frame, detect_seconds = self._detect_as_decoded(arrivals, short_side)
+        media = decoding.result()  # raises the media error, if decoding failed
         tracks = assign_tracks([[face.box for face in faces] for faces in faces_per_frame])
         if on_progress is not None:
             on_progress("detect", len(media.frames), len(media.frames))
@@ -178,12 +195,31 @@ class Analyzer:
             probabilities,
             file_name,
             Timings(
-                decode_ms=round((decoded - started) * 1000, 1),
-                detect_ms=round((detected - decoded) * 1000, 1),
+                decode_ms=round((decode_finished[0] - started) * 1000, 1),
+                detect_ms=round(detect_seconds * 1000, 1),
                 classify_ms=round((classified - detected) * 1000, 1),
                 total_ms=round((classified - started) * 1000, 1),
             ),
         )
+
+    def _detect_as_decoded(
+        self, arrivals: queue.SimpleQueue[SampledFrame | None], short_side: int
+    ) -> tuple[list[list[Face]], float]:
+        """Faces for each frame from the queue (in order) until None; and the seconds spent."""
+        found: list[list[Face]] = []
+        waiting: list[SampledFrame] = []
+        busy = 0.0
+        while True:
+            frame = arrivals.get()
+            if frame is not None:
+                waiting.append(frame)
+            if waiting and (frame is None or len(waiting) >= self.settings.faces.detect_batch_size):
+                began = time.perf_counter()
+                found.extend(self.faces.detect([f.picture for f in waiting], short_side))
+                busy += time.perf_counter() - began
+                waiting = []
+            if frame is None:
+                return found, busy
 
     def _result(
         self,

@@ -87,6 +87,9 @@ class SettingsUsed(_Schema):
 
 
 class Timings(_Schema):
+    """Wall time per stage. Decoding runs alongside detection, so the stages can add up to
+    more than total_ms."""
+
     decode_ms: float
     detect_ms: float
     classify_ms: float
