@@ -19,7 +19,7 @@ from .errors import DeepfakeStreamError
 from .media import SNIFF_BYTES, sniff
 from .pipeline import Analyzer
 
-RSS_SAMPLE_INTERVAL_S = 0.005
+RSS_SAMPLE_INTERVAL_S = 0.02
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ class Picture(Protocol):
 
     def crop_rgb(self, box: tuple[int, int, int, int]) -> np.ndarray: ...  # x1, y1, x2, y2
 
+    def release(self) -> None: ...  # drop the pixels once the faces are cut out
+
 
 def _clip_box(
     box: tuple[int, int, int, int], width: int, height: int
@@ -103,11 +105,21 @@ class ImagePicture:
     """A decoded still image (already upright)."""
 
     def __init__(self, rgb: np.ndarray) -> None:
-        self._rgb = rgb
+        self._pixels: np.ndarray | None = rgb
+        self._size = (rgb.shape[1], rgb.shape[0])
+
+    @property
+    def _rgb(self) -> np.ndarray:
+        if self._pixels is None:
+            raise RuntimeError("the image's pixels were released")
+        return self._pixels
+
+    def release(self) -> None:
+        self._pixels = None
 
     @property
     def size(self) -> tuple[int, int]:
-        return self._rgb.shape[1], self._rgb.shape[0]
+        return self._size
 
     def to_rgb(self, max_short_side: int | None = None) -> np.ndarray:
         width, height = self.size
@@ -128,12 +140,22 @@ class VideoPicture:
     """A decoded video frame, converted to RGB (and rotated) only when asked."""
 
     def __init__(self, frame: av.VideoFrame, rotation: int) -> None:
-        self._frame = frame
+        self._decoded: av.VideoFrame | None = frame
+        self._stored_size = (frame.width, frame.height)
         self._quarter_turns = (rotation // 90) % 4
 
     @property
+    def _frame(self) -> av.VideoFrame:
+        if self._decoded is None:
+            raise RuntimeError("the frame's pixels were released")
+        return self._decoded
+
+    def release(self) -> None:
+        self._decoded = None
+
+    @property
     def size(self) -> tuple[int, int]:
-        width, height = self._frame.width, self._frame.height
+        width, height = self._stored_size
         return (height, width) if self._quarter_turns % 2 else (width, height)
 
     def to_rgb(self, max_short_side: int | None = None) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import queue
 import time
@@ -59,6 +60,19 @@ class LoadedModel:
     fake_at_or_above: float
     crop_margin: float  # face crop margin in force
     manifest: WeightsManifest | None
+
+
+def _load_malloc_trim() -> Callable[[], None]:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to release
+        return lambda: None
+    return lambda: None if libc.malloc_trim(0) else None
+
+
+# glibc keeps freed frame-sized buffers in its heaps; without handing them back after each
+# analysis, the service's RSS crept up by ~700 MB over a few dozen videos.
+release_free_memory = _load_malloc_trim()
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -186,6 +200,7 @@ class Analyzer:
         if on_progress is not None:
             on_progress("classify", len(flat), len(flat))
         classified = time.perf_counter()
+        release_free_memory()
 
         return self._result(
             media,
@@ -217,6 +232,8 @@ class Analyzer:
                 began = time.perf_counter()
                 found.extend(self.faces.detect([f.picture for f in waiting], short_side))
                 busy += time.perf_counter() - began
+                for done in waiting:  # the crops are cut: 32 4K frames would hold 400 MB
+                    done.picture.release()
                 waiting = []
             if frame is None:
                 return found, busy
