@@ -7,11 +7,13 @@ import pytest
 
 from deepfake_stream.config import FaceSettings, LimitSettings, SamplingSettings
 from deepfake_stream.faces import (
+    Face,
     FaceDetector,
     assign_tracks,
     brighten_if_dark,
     crop_face,
     iou,
+    keep_confirmed_tracks,
     square_crop_box,
 )
 from deepfake_stream.media import ImagePicture, load_media
@@ -132,3 +134,19 @@ def test_iou() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
     assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def _face(confidence: float) -> Face:
+    return Face(box=(0, 0, 10, 10), confidence=confidence, landmarks=(), crop=np.zeros((1, 1, 3)))
+
+
+def test_weak_detections_survive_only_on_a_confirmed_track() -> None:
+    frames = [
+        [_face(0.95), _face(0.85)],  # a person, and a poster on the wall
+        [_face(0.7), _face(0.8)],  # the person half covered; the poster again
+        [_face(0.99)],
+    ]
+    tracks = [[0, 1], [0, 1], [0]]
+    kept, ids = keep_confirmed_tracks(frames, tracks, min_confidence=0.9)
+    assert [[f.confidence for f in faces] for faces in kept] == [[0.95], [0.7], [0.99]]
+    assert ids == [[0], [0], [0]]

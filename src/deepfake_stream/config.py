@@ -82,8 +82,10 @@ class FaceSettings(_Section):
     min_face_size: int = Field(default=20, ge=8)
     # MTCNN's three stage thresholds (P-Net, R-Net, O-Net).
     thresholds: tuple[float, float, float] = (0.7, 0.7, 0.7)
-    # Detections below this final confidence are dropped.
+    # A track (person) needs at least one detection this confident...
     min_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
+    # ...and may then keep weaker ones down to this (a face half covered for a moment).
+    min_confidence_in_track: float = Field(default=0.6, ge=0.0, le=1.0)
     # Square crop side = (1 + margin) * the longer side of the face box.
     margin: float = Field(default=0.3, ge=0.0, le=2.0)
     # At most this many faces per frame, the largest first.

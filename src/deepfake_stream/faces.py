@@ -253,7 +253,8 @@ class FaceDetector:
         scale: float,
     ) -> list[Face]:
         box_array, prob_array, point_array = boxes * scale, probs, points * scale
-        keep = [i for i, p in enumerate(prob_array) if p >= self.settings.min_confidence]
+        floor = min(self.settings.min_confidence, self.settings.min_confidence_in_track)
+        keep = [i for i, p in enumerate(prob_array) if p >= floor]
         areas = (box_array[:, 2] - box_array[:, 0]) * (box_array[:, 3] - box_array[:, 1])
         keep.sort(key=lambda i: -areas[i])
         keep = keep[: self.settings.max_faces_per_frame]
@@ -285,6 +286,28 @@ def _top_per_image(order: torch.Tensor, owners: torch.Tensor, limit: int) -> tor
         mine = owners == owner
         rank[mine] = torch.arange(int(mine.sum()), device=owners.device)
     return order[rank < limit]
+
+
+def keep_confirmed_tracks(
+    faces_per_frame: Sequence[Sequence[Face]],
+    tracks: Sequence[Sequence[int]],
+    min_confidence: float,
+) -> tuple[list[list[Face]], list[list[int]]]:
+    """Drop the tracks with no detection of at least min_confidence: their weaker faces are
+    false alarms (or faces in posters); weak faces on a confirmed track are kept."""
+    best: dict[int, float] = {}
+    for faces, ids in zip(faces_per_frame, tracks, strict=True):
+        for face, track in zip(faces, ids, strict=True):
+            best[track] = max(best.get(track, 0.0), face.confidence)
+    confirmed = sorted(track for track, confidence in best.items() if confidence >= min_confidence)
+    renumber = {track: new for new, track in enumerate(confirmed)}
+    kept_faces: list[list[Face]] = []
+    kept_ids: list[list[int]] = []
+    for faces, ids in zip(faces_per_frame, tracks, strict=True):
+        pairs = [(face, renumber[t]) for face, t in zip(faces, ids, strict=True) if t in renumber]
+        kept_faces.append([face for face, _ in pairs])
+        kept_ids.append([track for _, track in pairs])
+    return kept_faces, kept_ids
 
 
 def iou(a: Box, b: Box) -> float:

@@ -17,7 +17,7 @@ from .aggregate import ScoredFace, Verdict, aggregate, verdict_for
 from .config import Settings
 from .engine import InferenceEngine, build_engine
 from .errors import ConfigError
-from .faces import Face, FaceDetector, assign_tracks
+from .faces import Face, FaceDetector, assign_tracks, keep_confirmed_tracks
 from .media import LoadedMedia, MediaKind, SampledFrame, load_media, sniff_file
 from .model import create_detector, get_spec
 from .schema import (
@@ -181,6 +181,9 @@ class Analyzer:
         faces_per_frame, detect_seconds = self._detect_as_decoded(arrivals, short_side)
         media = decoding.result()  # raises the media error, if decoding failed
         tracks = assign_tracks([[face.box for face in faces] for faces in faces_per_frame])
+        faces_per_frame, tracks = keep_confirmed_tracks(
+            faces_per_frame, tracks, self.settings.faces.min_confidence
+        )
         if on_progress is not None:
             on_progress("detect", len(media.frames), len(media.frames))
         detected = time.perf_counter()
