@@ -219,3 +219,16 @@ def test_region_crop_equals_the_whole_frame_conversion(
     assert region.shape == expected.shape
     # Chroma at the region's edge is interpolated from fewer neighbours: tiny differences only.
     assert np.abs(region.astype(int) - expected.astype(int)).mean() < 1.0
+
+
+def test_a_video_cut_short_is_analysed_with_a_warning(fixtures: Path) -> None:
+    media = load_media(fixtures / "truncated_faststart.mp4", LIMITS, SAMPLING)
+    assert media.info.duration_s == pytest.approx(2.0, abs=0.05)  # what the header declares
+    assert 0 < len(media.frames) < 32
+    assert max(frame.segment for frame in media.frames) < SAMPLING.segments - 1
+    assert any("truncated" in warning for warning in media.warnings)
+
+
+def test_complete_videos_carry_no_warning(fixtures: Path) -> None:
+    for name in ("real_hdtf_2s.mp4", "vfr_2s.mkv", "tiny.webm"):
+        assert load_media(fixtures / name, LIMITS, SAMPLING).warnings == []

@@ -70,3 +70,10 @@ def test_no_face_is_an_explicit_verdict_not_a_half(analyzer: Analyzer, fixtures:
 def test_bad_media_raises_a_media_error(analyzer: Analyzer, fixtures: Path) -> None:
     with pytest.raises(CorruptMediaError):
         analyzer.analyze(fixtures / "truncated.mp4")
+
+
+def test_truncated_video_result_says_what_is_missing(analyzer: Analyzer, fixtures: Path) -> None:
+    result = analyzer.analyze(fixtures / "truncated_faststart.mp4")
+    assert any("truncated" in warning for warning in result.warnings)
+    assert result.segments[-1].probability is None  # nothing was seen there
+    assert result.segments[0].probability is not None

@@ -39,6 +39,8 @@ STILL_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"av
 # Decode only reference frames when fewer than 1 in this many frames is wanted: about twice
 # as fast on H.264 with B-frames, and the wanted frames are still picked by time.
 SKIP_NONREF_BELOW_DENSITY = 1 / 4
+# A video whose frames end this long before its last sampling target is reported as cut short.
+TRUNCATION_SLACK_S = 0.5
 
 
 class MediaKind(StrEnum):
@@ -397,6 +399,13 @@ def _sample_video(
         if problems:
             raise CorruptMediaError(f"no frame of the video could be decoded: {problems[0]}")
         raise EmptyMediaError("the video has no frames")
+    last_shown = frames[-1][0].time_s
+    slack = TRUNCATION_SLACK_S + (2 / fps if fps else 0.0)
+    if targets and targets[-1][1] - last_shown > slack:
+        problems.append(
+            f"the video stops at {last_shown:.1f} s of the {duration:.1f} s it declares "
+            "(truncated?): later segments have no frames"
+        )
     rotation = frames[0][1]
     first = frames[0][0]
     info = MediaInfo(
