@@ -1,0 +1,86 @@
+"""Training data: face-crop folders in the metadata.csv layout, split by source video.
+
+A folder holds images plus metadata.csv with at least the columns `file` (relative path),
+`label` (REAL or FAKE) and `group` (the source video: a real video and the fakes made from it
+share one). Splits are made by group, never by file, or the same face leaks into both sides.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+METADATA_FILE = "metadata.csv"
+REQUIRED_COLUMNS = ("file", "label", "group")
+LABELS = {"REAL": 0, "FAKE": 1}
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    path: Path  # the image
+    label: int  # 1 fake, 0 real
+    group: str  # source video; the unit of splitting
+    source: str  # first folder of the relative path (e.g. real, fake), for breakdowns
+
+
+def read_face_folder(root: Path) -> list[FaceRecord]:
+    """Records of a metadata.csv folder, checked: known labels, files present."""
+    metadata = root / METADATA_FILE
+    if not metadata.is_file():
+        raise FileNotFoundError(f"{metadata} not found: expected a {METADATA_FILE} layout")
+    records = []
+    with metadata.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{metadata} lacks the columns {missing}")
+        for line, row in enumerate(reader, start=2):
+            label = row["label"].strip().upper()
+            if label not in LABELS:
+                raise ValueError(f"{metadata}:{line}: label {row['label']!r} is not REAL or FAKE")
+            relative = Path(row["file"])
+            path = root / relative
+            if not path.is_file():
+                raise FileNotFoundError(f"{metadata}:{line}: {path} does not exist")
+            source = relative.parts[0] if len(relative.parts) > 1 else "."
+            records.append(FaceRecord(path, LABELS[label], row["group"].strip(), source))
+    return records
+
+
+def group_fraction(group: str, seed: int) -> float:
+    """A stable pseudo-random number in [0, 1) for a group (same on every machine and run)."""
+    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_by_group(
+    records: Sequence[FaceRecord], validation_fraction: float, seed: int = 0
+) -> tuple[list[FaceRecord], list[FaceRecord]]:
+    """(train, validation): every record of a group lands on the same side."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError("validation_fraction must be between 0 and 1")
+    train: list[FaceRecord] = []
+    validation: list[FaceRecord] = []
+    for record in records:
+        side = validation if group_fraction(record.group, seed) < validation_fraction else train
+        side.append(record)
+    return train, validation
+
+
+def without_groups(records: Iterable[FaceRecord], groups: Iterable[str]) -> list[FaceRecord]:
+    """Leave out whole groups (e.g. videos kept back for end-to-end evaluation)."""
+    excluded = set(groups)
+    return [record for record in records if record.group not in excluded]
+
+
+def class_weights(records: Sequence[FaceRecord]) -> list[float]:
+    """Per-record sampling weights that make both classes equally likely."""
+    counts = [0, 0]
+    for record in records:
+        counts[record.label] += 1
+    if 0 in counts:
+        raise ValueError("both classes are needed to balance them")
+    return [1.0 / counts[record.label] for record in records]
