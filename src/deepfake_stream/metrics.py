@@ -1,0 +1,351 @@
+"""Evaluation metrics, temperature calibration and verdict-threshold selection.
+
+Labels are 1 = fake, 0 = real; a score or probability is "how fake". A sample is predicted
+fake when its probability is at or above the threshold (as in `aggregate.verdict_for`).
+Everything here is plain numpy on whole arrays: evaluation sets are small enough for memory.
+
+Quantities that need both classes (AUC, EER) raise ValueError when called directly on one
+class; `classification_report` catches that case and reports them as None instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+log = logging.getLogger(__name__)
+
+# Probabilities are clipped to [eps, 1 - eps] in the log loss so that one confident mistake
+# costs a large but finite amount (about 16 nats) instead of infinity.
+LOG_LOSS_EPS = 1e-7
+# Temperature search range: beyond 100x softening or sharpening the model is not calibrated,
+# it is broken; a fit that lands on a bound says so.
+TEMPERATURE_MIN = 1e-2
+TEMPERATURE_MAX = 1e2
+# Golden-section search stops when the bracket on log T is this narrow (T known to ~1e-9).
+TEMPERATURE_LOG_TOLERANCE = 1e-9
+# Default precisions the verdict thresholds must reach on validation: nine in ten "fake"
+# verdicts are fakes, nine in ten "real" verdicts are reals.
+DEFAULT_TARGET_PRECISION_FAKE = 0.9
+DEFAULT_TARGET_PRECISION_REAL = 0.9
+
+_INV_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 1/phi, the golden-section shrink factor
+
+FloatArray = NDArray[np.float64]
+
+
+def _as_labels_and_scores(labels: ArrayLike, scores: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Validated 1-D float arrays: same non-zero length, labels in {0, 1}, finite scores."""
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if y.size == 0:
+        raise ValueError("metrics need at least one sample; got empty input")
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores differ in length: {y.size} vs {s.size}")
+    if not np.all((y == 0.0) | (y == 1.0)):
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite numbers")
+    return y, s
+
+
+def _as_probabilities(labels: ArrayLike, probabilities: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    y, p = _as_labels_and_scores(labels, probabilities)
+    if np.any((p < 0.0) | (p > 1.0)):
+        raise ValueError("probabilities must lie in [0, 1]")
+    return y, p
+
+
+def _require_both_classes(y: FloatArray, what: str) -> None:
+    fakes = int(y.sum())
+    if fakes == 0 or fakes == y.size:
+        raise ValueError(f"{what} needs both classes; got only {'fake' if fakes else 'real'}")
+
+
+def _counts_by_value(y: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Distinct scores ascending, with how many fakes and how many reals have each score."""
+    values, inverse = np.unique(s, return_inverse=True)
+    fakes = np.bincount(inverse, weights=y, minlength=values.size).astype(np.float64)
+    reals = np.bincount(inverse, weights=1.0 - y, minlength=values.size).astype(np.float64)
+    return values, fakes, reals
+
+
+def _roc_counts(y: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(false positives, true positives, thresholds) as counts, thresholds from +inf down."""
+    _require_both_classes(y, "ROC curve")
+    values, fakes, reals = _counts_by_value(y, s)
+    tp = np.concatenate([[0.0], np.cumsum(fakes[::-1])])
+    fp = np.concatenate([[0.0], np.cumsum(reals[::-1])])
+    return fp, tp, np.concatenate([[np.inf], values[::-1]])
+
+
+def roc_curve(labels: ArrayLike, scores: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """ROC points (fpr, tpr, thresholds), thresholds strictly decreasing.
+
+    Point i predicts fake for score >= thresholds[i]. Tied scores move together, so a tie
+    between a fake and a real is one diagonal step. The first point is (0, 0) at +inf; the
+    last is (1, 1) at the lowest score.
+    """
+    fp, tp, thresholds = _roc_counts(*_as_labels_and_scores(labels, scores))
+    return fp / fp[-1], tp / tp[-1], thresholds
+
+
+def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
+    """Area under the ROC curve (trapezoids): P(fake scores above real), ties count 1/2."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def log_loss(labels: ArrayLike, probabilities: ArrayLike, eps: float = LOG_LOSS_EPS) -> float:
+    """Mean binary cross-entropy in nats, probabilities clipped to [eps, 1 - eps]."""
+    y, p = _as_probabilities(labels, probabilities)
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+
+def equal_error_rate(labels: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
+    """(EER, threshold) where the false-positive rate equals the false-negative rate.
+
+    Walking down the ROC thresholds, FNR - FPR falls from 1 to -1. At the first point where it
+    is <= 0 the crossing is interpolated linearly from the previous point, on the rates and on
+    the threshold. When the previous point is the +inf sentinel, the threshold is the highest
+    score.
+    """
+    fp, tp, thresholds = _roc_counts(*_as_labels_and_scores(labels, scores))
+    positives, negatives = tp[-1], fp[-1]
+    fpr = fp / negatives
+    # FNR - FPR scaled by positives * negatives: exact integers, so a crossing is found exactly.
+    gap = (positives - tp) * negatives - fp * positives
+    i = int(np.argmax(gap <= 0.0))  # exists: the last point has FNR 0 < FPR 1
+    if gap[i] == 0.0:
+        return float(fpr[i]), float(thresholds[i])
+    share = gap[i - 1] / (gap[i - 1] - gap[i])
+    eer = fpr[i - 1] + share * (fpr[i] - fpr[i - 1])
+    if i == 1:
+        return float(eer), float(thresholds[1])
+    threshold = thresholds[i - 1] + share * (thresholds[i] - thresholds[i - 1])
+    return float(eer), float(threshold)
+
+
+def confusion(labels: ArrayLike, predictions: ArrayLike) -> dict[str, int]:
+    """Counts of true negatives, false positives, false negatives, true positives (fake = 1)."""
+    y, predicted = _as_labels_and_scores(labels, predictions)
+    if not np.all((predicted == 0.0) | (predicted == 1.0)):
+        raise ValueError("predictions must be 0 (real) or 1 (fake)")
+    truth, guess = y == 1.0, predicted == 1.0
+    return {
+        "tn": int(np.sum(~truth & ~guess)),
+        "fp": int(np.sum(~truth & guess)),
+        "fn": int(np.sum(truth & ~guess)),
+        "tp": int(np.sum(truth & guess)),
+    }
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+@dataclass(frozen=True)
+class Report:
+    n: int  # samples evaluated
+    auc: float | None  # ROC AUC; None when only one class is present
+    log_loss: float  # mean binary cross-entropy, nats
+    accuracy: float  # share predicted correctly at `threshold`
+    f1: float | None  # 2tp / (2tp + fp + fn); None when there is no fake, predicted or true
+    precision: float | None  # tp / (tp + fp); None when nothing is predicted fake
+    recall: float | None  # tp / (tp + fn); None when there is no fake
+    eer: float | None  # equal error rate; None when only one class is present
+    threshold: float  # predicted fake at probability >= this
+    confusion: dict[str, int]  # tn, fp, fn, tp at `threshold`
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (undefined metrics are null)."""
+        return asdict(self)
+
+
+def classification_report(labels: ArrayLike, probabilities: ArrayLike, threshold: float) -> Report:
+    """Every metric of one evaluation at one threshold (predicted fake at p >= threshold).
+
+    Works on a single class (AUC and EER are None) and raises ValueError on empty input.
+    """
+    y, p = _as_probabilities(labels, probabilities)
+    counts = confusion(y, (p >= threshold).astype(np.float64))
+    tp, fp, fn, tn = counts["tp"], counts["fp"], counts["fn"], counts["tn"]
+    both_classes = 0 < tp + fn < y.size
+    return Report(
+        n=int(y.size),
+        auc=roc_auc(y, p) if both_classes else None,
+        log_loss=log_loss(y, p),
+        accuracy=(tp + tn) / y.size,
+        f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        precision=_ratio(tp, tp + fp),
+        recall=_ratio(tp, tp + fn),
+        eer=equal_error_rate(y, p)[0] if both_classes else None,
+        threshold=float(threshold),
+        confusion=counts,
+    )
+
+
+def breakdown(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    groups: Sequence[Hashable],
+    threshold: float,
+) -> dict[str, Report]:
+    """One report per group (e.g. source folder), keyed by str(group), sorted by key."""
+    y, p = _as_probabilities(labels, probabilities)
+    if len(groups) != y.size:
+        raise ValueError(f"groups and labels differ in length: {len(groups)} vs {y.size}")
+    names = np.array([str(g) for g in groups])
+    return {
+        name: classification_report(y[names == name], p[names == name], threshold)
+        for name in sorted(set(names.tolist()))
+    }
+
+
+def temperature_nll(logits: ArrayLike, labels: ArrayLike, temperature: float) -> float:
+    """Mean negative log-likelihood of the labels under sigmoid(logits / temperature)."""
+    y, z = _as_labels_and_scores(labels, logits)
+    if not temperature > 0.0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return _nll(z / temperature, y)
+
+
+def _nll(scaled: FloatArray, y: FloatArray) -> float:
+    # -log sigmoid(x) for fakes and -log(1 - sigmoid(x)) for reals, both as softplus - y x.
+    return float(np.mean(np.logaddexp(0.0, scaled) - y * scaled))
+
+
+def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
+    """The T in [TEMPERATURE_MIN, TEMPERATURE_MAX] minimising NLL of sigmoid(logits / T).
+
+    The NLL is convex in 1/T (a logistic loss of (1/T) * logit), hence unimodal in log T, so
+    a golden-section search on log T finds the minimum deterministically. Separable data (NLL
+    falls all the way to T -> 0) gives TEMPERATURE_MIN; all-zero logits (NLL flat) give 1.
+    """
+    y, z = _as_labels_and_scores(labels, logits)
+    if not np.any(z):
+        return 1.0
+
+    def loss(log_t: float) -> float:
+        return _nll(z / math.exp(log_t), y)
+
+    low, high = math.log(TEMPERATURE_MIN), math.log(TEMPERATURE_MAX)
+    a, b = high - _INV_GOLDEN * (high - low), low + _INV_GOLDEN * (high - low)
+    loss_a, loss_b = loss(a), loss(b)
+    while high - low > TEMPERATURE_LOG_TOLERANCE:
+        if loss_a <= loss_b:  # minimum in [low, b]
+            high, b, loss_b = b, a, loss_a
+            a = high - _INV_GOLDEN * (high - low)
+            loss_a = loss(a)
+        else:  # minimum in [a, high]
+            low, a, loss_a = a, b, loss_b
+            b = low + _INV_GOLDEN * (high - low)
+            loss_b = loss(b)
+    # The bracket may have closed on a bound that the interior points never touched.
+    candidates = [(low + high) / 2.0, math.log(TEMPERATURE_MIN), math.log(TEMPERATURE_MAX)]
+    return math.exp(min(candidates, key=loss))
+
+
+def apply_temperature(logits: ArrayLike, temperature: float) -> FloatArray:
+    """Calibrated probabilities sigmoid(logits / temperature)."""
+    if not temperature > 0.0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    real_below: float  # verdict "real" for probability < this
+    fake_at_or_above: float  # verdict "fake" for probability >= this
+    # "targets": both precisions met with an uncertain band in between; "single_cut": the
+    # target regions overlapped, so one cut meeting both; "eer_fallback": targets not met.
+    rule: Literal["targets", "single_cut", "eer_fallback"]
+
+
+def _precision(hits: FloatArray, misses: FloatArray) -> FloatArray:
+    total = hits + misses
+    return np.divide(hits, total, out=np.zeros_like(hits), where=total > 0)
+
+
+def select_thresholds(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    target_precision_fake: float = DEFAULT_TARGET_PRECISION_FAKE,
+    target_precision_real: float = DEFAULT_TARGET_PRECISION_REAL,
+) -> ThresholdChoice:
+    """Choose the verdict thresholds (real below t1, fake at or above t2) on validation data.
+
+    Candidates are the distinct probabilities v_0 < ... < v_m-1 (plus, for t1, one value just
+    above v_m-1 so that "everything is real" is expressible). A region must be non-empty.
+
+    1. t2 = the lowest v such that precision of "fake" on {p >= v} >= target_precision_fake.
+    2. t1 = the highest candidate such that precision of "real" on {p < t1} >=
+       target_precision_real.
+    3. If both exist and t1 <= t2, return (t1, t2): samples in [t1, t2) are "uncertain".
+    4. If both exist but t1 > t2 (the regions overlap), use one cut c = t1 = t2: among the
+       candidates c in [t2, t1] where both {p >= c} and {p < c} are non-empty and meet their
+       targets, the one with the fewest errors (lowest such c on a tie).
+    5. Otherwise (a target unreachable, or no single cut meets both), fall back to
+       t1 = t2 = the EER threshold: no uncertain band, precisions not guaranteed; logged.
+
+    Needs both classes; raises ValueError otherwise.
+    """
+    y, p = _as_probabilities(labels, probabilities)
+    _require_both_classes(y, "threshold selection")
+    values, fakes, reals = _counts_by_value(y, p)
+    # Fake region for cut values[j]: p >= values[j].
+    fakes_at_or_above = np.cumsum(fakes[::-1])[::-1]
+    reals_at_or_above = np.cumsum(reals[::-1])[::-1]
+    fake_precision = _precision(fakes_at_or_above, reals_at_or_above)
+    # Real region for cut cuts[k] = values[k + 1] (or just above the top): p <= values[k].
+    reals_at_or_below = np.cumsum(reals)
+    fakes_at_or_below = np.cumsum(fakes)
+    real_precision = _precision(reals_at_or_below, fakes_at_or_below)
+    cuts = np.append(values[1:], np.nextafter(values[-1], np.inf))
+
+    fake_ok = np.flatnonzero(fake_precision >= target_precision_fake)
+    real_ok = np.flatnonzero(real_precision >= target_precision_real)
+    if fake_ok.size and real_ok.size:
+        t2, t1 = float(values[fake_ok[0]]), float(cuts[real_ok[-1]])
+        if t1 <= t2:
+            return ThresholdChoice(t1, t2, "targets")
+        # Cut c = values[j], j >= 1: fake region index j, real region index j - 1.
+        j = np.arange(1, values.size)
+        both = (
+            (values[j] >= t2)
+            & (values[j] <= t1)
+            & (fake_precision[j] >= target_precision_fake)
+            & (real_precision[j - 1] >= target_precision_real)
+        )
+        if np.any(both):
+            errors = reals_at_or_above[j] + fakes_at_or_below[j - 1]
+            best = j[both][np.argmin(errors[both])]
+            return ThresholdChoice(float(values[best]), float(values[best]), "single_cut")
+    _, threshold = equal_error_rate(y, p)
+    log.warning(
+        "precision targets (fake %.3f, real %.3f) cannot be met on this data; "
+        "both thresholds fall back to the EER threshold %.4f",
+        target_precision_fake,
+        target_precision_real,
+        threshold,
+    )
+    return ThresholdChoice(threshold, threshold, "eer_fallback")
+
+
+def choose_thresholds(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    target_precision_fake: float = DEFAULT_TARGET_PRECISION_FAKE,
+    target_precision_real: float = DEFAULT_TARGET_PRECISION_REAL,
+) -> tuple[float, float]:
+    """(real_below, fake_at_or_above) by the rule of `select_thresholds`, which see."""
+    choice = select_thresholds(labels, probabilities, target_precision_fake, target_precision_real)
+    return choice.real_below, choice.fake_at_or_above
