@@ -112,6 +112,12 @@ def test_square_crop_box_adds_the_margin_around_the_centre() -> None:
     assert ((x1 + x2) / 2, (y1 + y2) / 2) == (30, 60)
 
 
+def test_square_crop_box_offset_moves_the_centre_down_in_box_heights() -> None:
+    x1, y1, x2, y2 = square_crop_box((10, 20, 50, 100), margin=-0.15, offset_y=0.1)
+    assert x2 - x1 == pytest.approx(68) and y2 - y1 == pytest.approx(68)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((30, 68))
+
+
 def test_crop_outside_the_frame_is_padded_black() -> None:
     rgb = np.full((100, 100, 3), 200, dtype=np.uint8)
     crop = crop_face(ImagePicture(rgb), (0, 0, 40, 40), margin=0.5, size=60)

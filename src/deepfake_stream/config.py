@@ -88,6 +88,8 @@ class FaceSettings(_Section):
     min_confidence_in_track: float = Field(default=0.6, ge=0.0, le=1.0)
     # Square crop side = (1 + margin) * the longer side of the face box (negative: tighter).
     margin: float = Field(default=0.3, ge=-0.5, le=2.0)
+    # The crop's centre sits this many box heights below the box's centre.
+    crop_offset_y: float = Field(default=0.0, ge=-0.5, le=0.5)
     # At most this many faces per frame, the largest first.
     max_faces_per_frame: int = Field(default=8, ge=1)
     # Frames per MTCNN call: 4 is as fast as 8 on CPU with half the transient memory.

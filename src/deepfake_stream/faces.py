@@ -55,17 +55,20 @@ class Face:
     crop: np.ndarray  # square crop around the box, crop_size x crop_size x 3, uint8
 
 
-def square_crop_box(box: Box, margin: float) -> Box:
-    """The square around a face box: side = (1 + margin) * the box's longer side."""
+def square_crop_box(box: Box, margin: float, offset_y: float = 0.0) -> Box:
+    """The square around a face box: side = (1 + margin) * the box's longer side, centred on
+    the box's centre moved down by offset_y box heights."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1) * (1.0 + margin)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + offset_y * (y2 - y1)
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
-def crop_face(picture: Picture, box: Box, margin: float, size: int) -> np.ndarray:
-    """Square crop with margin, resized to size x size. Parts outside the frame are black."""
-    x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, margin))
+def crop_face(
+    picture: Picture, box: Box, margin: float, size: int, offset_y: float = 0.0
+) -> np.ndarray:
+    """Square crop (see square_crop_box), resized to size x size. Outside the frame is black."""
+    x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, margin, offset_y))
     region = Image.fromarray(picture.crop_rgb((x1, y1, x2, y2)))
     return np.asarray(region.resize((size, size), Image.Resampling.BILINEAR))
 
@@ -271,7 +274,13 @@ class FaceDetector:
                     box=box,
                     confidence=float(prob_array[i]),
                     landmarks=tuple((float(x), float(y)) for x, y in point_array[i]),
-                    crop=crop_face(picture, box, self.settings.margin, self.crop_size),
+                    crop=crop_face(
+                        picture,
+                        box,
+                        self.settings.margin,
+                        self.crop_size,
+                        self.settings.crop_offset_y,
+                    ),
                 )
             )
         return faces

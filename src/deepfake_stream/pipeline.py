@@ -58,7 +58,8 @@ class LoadedModel:
     temperature: float  # logits are divided by this before the sigmoid
     real_below: float  # verdict thresholds in force
     fake_at_or_above: float
-    crop_margin: float  # face crop margin in force
+    crop_margin: float  # face crop geometry in force (see faces.square_crop_box)
+    crop_offset_y: float
     manifest: WeightsManifest | None
 
 
@@ -116,6 +117,7 @@ class Analyzer:
             if settings.verdict.fake_at_or_above is not None
             else fake_at,
             crop_margin=manifest.crop_margin if manifest else settings.faces.margin,
+            crop_offset_y=manifest.crop_offset_y if manifest else settings.faces.crop_offset_y,
             manifest=manifest,
         )
         if self.model.real_below > self.model.fake_at_or_above:
@@ -124,7 +126,9 @@ class Analyzer:
         self._decoders = ThreadPoolExecutor(
             max_workers=max(2, settings.server.max_concurrent), thread_name_prefix="dfs-decode"
         )
-        face_settings = settings.faces.model_copy(update={"margin": self.model.crop_margin})
+        face_settings = settings.faces.model_copy(
+            update={"margin": self.model.crop_margin, "crop_offset_y": self.model.crop_offset_y}
+        )
         self.faces = FaceDetector(
             face_settings,
             crop_size=detector.preprocessing.input_size,
@@ -354,6 +358,7 @@ class Analyzer:
                 ),
                 min_face_size=self.settings.faces.min_face_size,
                 crop_margin=self.model.crop_margin,
+                crop_offset_y=self.model.crop_offset_y,
             ),
             timings=timings,
             warnings=warnings,

@@ -84,6 +84,7 @@ class SettingsUsed(_Schema):
     detect_short_side: int
     min_face_size: int
     crop_margin: float
+    crop_offset_y: float
 
 
 class Timings(_Schema):

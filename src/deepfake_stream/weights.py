@@ -41,7 +41,8 @@ class WeightsManifest(BaseModel):
     input_size: int  # preprocessing contract: crop side...
     mean: tuple[float, float, float]  # ...mean and std of 0..1 RGB
     std: tuple[float, float, float]
-    crop_margin: float  # face crop margin the model was trained with
+    crop_margin: float  # face crop margin the model was trained with...
+    crop_offset_y: float = 0.0  # ...and the crop centre's shift, in box heights
     temperature: float = Field(default=1.0, gt=0.0)  # logits are divided by this
     thresholds: Thresholds
     training_data: str  # what it was trained on, with the data's terms

@@ -24,6 +24,7 @@ class ModelCard(BaseModel):
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     crop_margin: float
+    crop_offset_y: float
     temperature: float
     real_below: float
     fake_at_or_above: float
@@ -47,6 +48,7 @@ async def model_card(analyzer: AnalyzerDep) -> ModelCard:
         mean=preprocessing.mean,
         std=preprocessing.std,
         crop_margin=model.crop_margin,
+        crop_offset_y=model.crop_offset_y,
         temperature=model.temperature,
         real_below=model.real_below,
         fake_at_or_above=model.fake_at_or_above,
