@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     info = with_config(commands.add_parser("info", help="show model, backend and devices"))
     info.add_argument("--json", action="store_true")
 
+    train = commands.add_parser("train", help="train a detector and write a weights release")
+    train.add_argument("--config", "-c", type=Path, required=True, help="configs/train/*.yaml")
+
     bench = with_config(commands.add_parser("bench", help="time each stage on a media folder"))
     bench.add_argument("--media", type=Path, default=DEFAULT_BENCH_MEDIA, help="folder to scan")
     bench.add_argument("--repeat", type=int, default=3, help="runs per file (median)")
@@ -86,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.command == "train":
+            return _train(args)
         settings = load_settings(args.config)
         if args.command == "analyze":
             return _analyze(args, settings)
@@ -253,6 +258,14 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for key, value in info.items():
             print(f"{key:16} {value}")
+    return EXIT_OK
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import load_train_settings, train
+
+    settings = load_train_settings(args.config)
+    print(train(settings, command=f"deepfake-stream train --config {args.config}"))
     return EXIT_OK
 
 

@@ -47,10 +47,7 @@ class SBIOptions:
     cheeks: float = 0.4  # and this far out beyond the eyes and mouth corners
     jaw: float = 0.15  # but only this far out below them: the jaw narrows to the chin
     landmark_jitter: float = 0.25  # each landmark's reach scaled by 1 +- this (uneven outline)
-    hull_scale: tuple[float, float] = (
-        0.9,
-        1.1,
-    )  # width and height of it all scaled by draws in this
+    hull_scale: tuple[float, float] = (0.9, 1.1)  # whole outline's width, height scaled by this
     # Mask edge, in eye-to-mouth distances; blur-then-threshold grows or shrinks the region.
     edge_radius: tuple[float, float] = (0.02, 0.1)  # blur before the threshold
     edge_threshold: tuple[float, float] = (0.3, 0.7)  # below 0.5 dilates, above erodes
