@@ -69,12 +69,8 @@ def augment(crop: np.ndarray, rng: np.random.Generator, options: AugmentOptions)
     if rng.random() < options.flip_p:
         out = flip(out)
     if rng.random() < options.colour_p:
-        out = jitter_colour(
-            out,
-            brightness=1.0 + rng.uniform(-options.brightness, options.brightness),
-            contrast=1.0 + rng.uniform(-options.contrast, options.contrast),
-            saturation=1.0 + rng.uniform(-options.saturation, options.saturation),
-            hue_degrees=rng.uniform(-options.hue_degrees, options.hue_degrees),
+        out = random_colour(
+            out, rng, options.brightness, options.contrast, options.saturation, options.hue_degrees
         )
     if rng.random() < options.cutout_p:
         box_w = max(1, round(width * rng.uniform(*options.cutout_side)))
@@ -104,6 +100,24 @@ def augment(crop: np.ndarray, rng: np.random.Generator, options: AugmentOptions)
 def flip(crop: np.ndarray) -> np.ndarray:
     """The crop mirrored left-right."""
     return crop[:, ::-1].copy()
+
+
+def random_colour(
+    crop: np.ndarray,
+    rng: np.random.Generator,
+    brightness: float,
+    contrast: float,
+    saturation: float,
+    hue_degrees: float,
+) -> np.ndarray:
+    """jitter_colour with factors drawn from 1 +- each amount (hue from +- hue_degrees)."""
+    return jitter_colour(
+        crop,
+        brightness=1.0 + rng.uniform(-brightness, brightness),
+        contrast=1.0 + rng.uniform(-contrast, contrast),
+        saturation=1.0 + rng.uniform(-saturation, saturation),
+        hue_degrees=rng.uniform(-hue_degrees, hue_degrees),
+    )
 
 
 def jitter_colour(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .augment import jitter_colour
+from .augment import random_colour
 
 # Landmark rows, in MTCNN's order.
 LEFT_EYE, RIGHT_EYE, NOSE, MOUTH_LEFT, MOUTH_RIGHT = range(5)
@@ -83,12 +83,8 @@ def _transform_source(
     crop: np.ndarray, rng: np.random.Generator, options: SBIOptions
 ) -> np.ndarray:
     """The crop recoloured, sharpened or blurred, and slightly scaled and shifted."""
-    out = jitter_colour(
-        crop,
-        brightness=1.0 + rng.uniform(-options.brightness, options.brightness),
-        contrast=1.0 + rng.uniform(-options.contrast, options.contrast),
-        saturation=1.0 + rng.uniform(-options.saturation, options.saturation),
-        hue_degrees=rng.uniform(-options.hue_degrees, options.hue_degrees),
+    out = random_colour(
+        crop, rng, options.brightness, options.contrast, options.saturation, options.hue_degrees
     )
     shift = rng.uniform(-options.channel_shift, options.channel_shift, size=3)
     out = np.clip(out + np.rint(shift), 0, 255).astype(np.uint8)
