@@ -238,3 +238,24 @@ def test_weights_that_fail_their_check_exit_3(
     err = capsys.readouterr().err
     assert "weights_error" in err
     assert sha in err  # the actual hash of the file, next to the expected one
+
+
+def test_export_onnx_writes_the_configured_weights(
+    always_fake: tuple[Path, Path, str],
+    tmp_path: Path,
+    fixtures: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import numpy as np
+    import onnxruntime
+    from PIL import Image
+
+    config, _, sha = always_fake
+    output = tmp_path / "model.onnx"
+    assert main(["export-onnx", "--config", str(config), str(output)]) == 0
+    assert sha in capsys.readouterr().out
+    crop = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB").resize((224, 224)))
+    batch = ((crop.astype(np.float32) / 255 - 0.5) / 0.5).transpose(2, 0, 1)[None]
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"crops": batch})
+    assert logits.shape == (1,) and logits[0] == pytest.approx(20.0, abs=1e-3)

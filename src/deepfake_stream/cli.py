@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     info = with_config(commands.add_parser("info", help="show model, backend and devices"))
     info.add_argument("--json", action="store_true")
 
+    export = with_config(
+        commands.add_parser("export-onnx", help="export the configured model to ONNX")
+    )
+    export.add_argument("output", type=Path, help="the .onnx file to write")
+
     train = commands.add_parser("train", help="train a detector and write a weights release")
     train.add_argument("--config", "-c", type=Path, required=True, help="configs/train/*.yaml")
 
@@ -98,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, settings)
         if args.command == "info":
             return _info(args, settings)
+        if args.command == "export-onnx":
+            return _export_onnx(args, settings)
         return _bench(args, settings)
     except (ConfigError, WeightsError) as exc:
         print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
@@ -258,6 +265,17 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for key, value in info.items():
             print(f"{key:16} {value}")
+    return EXIT_OK
+
+
+def _export_onnx(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import export_onnx
+    from .pipeline import load_detector
+
+    detector, manifest, sha = load_detector(settings)
+    path = export_onnx(detector, args.output)
+    name = manifest.name if manifest else "untrained"
+    print(f"{path}: {name} (weights sha256 {sha})")
     return EXIT_OK
 
 

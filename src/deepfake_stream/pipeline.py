@@ -19,7 +19,7 @@ from .engine import InferenceEngine, build_engine
 from .errors import ConfigError
 from .faces import Face, FaceDetector, assign_tracks, keep_confirmed_tracks
 from .media import LoadedMedia, MediaKind, SampledFrame, load_media, sniff_file
-from .model import create_detector, get_spec
+from .model import DeepfakeDetector, create_detector, get_spec
 from .schema import (
     AnalysisResult,
     FaceResult,
@@ -80,25 +80,29 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
+def load_detector(settings: Settings) -> tuple[DeepfakeDetector, WeightsManifest | None, str]:
+    """The configured detector: trained weights (verified) or the untrained one; and the
+    sha256 that names its weights."""
+    spec = get_spec(settings.model.architecture)
+    if settings.model.weights is None:
+        detector = create_detector(spec.name)
+        return detector, None, state_dict_sha256(detector)
+    detector, manifest = load_trained_detector(settings.model.weights)
+    if manifest.architecture != spec.name:
+        log.warning(
+            "model.architecture %s differs from the weights' %s; using the weights'",
+            spec.name,
+            manifest.architecture,
+        )
+    return detector, manifest, manifest.sha256
+
+
 class Analyzer:
     """Loads the models once; analyze() is then safe to call from several threads."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        spec = get_spec(settings.model.architecture)
-        manifest: WeightsManifest | None = None
-        if settings.model.weights is not None:
-            detector, manifest = load_trained_detector(settings.model.weights)
-            if manifest.architecture != spec.name:
-                log.warning(
-                    "model.architecture %s differs from the weights' %s; using the weights'",
-                    spec.name,
-                    manifest.architecture,
-                )
-            weights_sha = manifest.sha256
-        else:
-            detector = create_detector(spec.name)
-            weights_sha = state_dict_sha256(detector)
+        detector, manifest, weights_sha = load_detector(settings)
         real_below, fake_at = (
             (manifest.thresholds.real_below, manifest.thresholds.fake_at_or_above)
             if manifest
