@@ -73,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     info = with_config(commands.add_parser("info", help="show model, backend and devices"))
     info.add_argument("--json", action="store_true")
 
+    evaluation = with_config(
+        commands.add_parser("eval", help="metrics on face crops or on real/ and fake/ media")
+    )
+    evaluation.add_argument("path", type=Path, help="metadata.csv crop folder, or media folder")
+    evaluation.add_argument(
+        "--output", type=Path, default=Path("eval"), help="folder for report.json and plots"
+    )
+    evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
+
     export = with_config(
         commands.add_parser("export-onnx", help="export the configured model to ONNX")
     )
@@ -103,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, settings)
         if args.command == "info":
             return _info(args, settings)
+        if args.command == "eval":
+            return _eval(args, settings)
         if args.command == "export-onnx":
             return _export_onnx(args, settings)
         return _bench(args, settings)
@@ -265,6 +276,39 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for key, value in info.items():
             print(f"{key:16} {value}")
+    return EXIT_OK
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from .evaluate import evaluate, summary_lines
+    from .pipeline import Analyzer
+
+    if not args.path.is_dir():
+        print(f"deepfake-stream: not a folder: {args.path}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.getLogger().setLevel(logging.WARNING)
+    analyzer = Analyzer(settings)
+    with tqdm(desc="eval", unit="item", file=sys.stderr, disable=args.json) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            summary = evaluate(args.path, analyzer, args.output, progress)
+        except ValueError as exc:
+            print(f"deepfake-stream: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        finally:
+            analyzer.close()
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "files"}))
+    else:
+        print("\n".join(summary_lines(summary)))
+        print(f"report: {args.output / 'report.json'}")
     return EXIT_OK
 
 
