@@ -17,10 +17,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Settings, load_settings
 from .errors import ConfigError, DeepfakeStreamError, MediaError, WeightsError
+
+if TYPE_CHECKING:
+    from .pipeline import Analyzer
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -125,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
-    from .pipeline import AnalysisOptions, Analyzer
+    from .pipeline import AnalysisOptions
 
     for value, name in (
         (args.segments, "--segments"),
@@ -134,8 +138,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         if value is not None and value < 1:
             print(f"deepfake-stream: {name} must be at least 1", file=sys.stderr)
             return EXIT_USAGE
-    logging.getLogger().setLevel(logging.WARNING)
-    analyzer = Analyzer(settings)
+    analyzer = _quiet_analyzer(settings)
     options = AnalysisOptions(segments=args.segments, frames_per_segment=args.frames_per_segment)
     show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     rows: list[tuple[str, str, str, str, str, str, str]] = []
@@ -194,6 +197,21 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _is_folder(path: Path) -> bool:
+    if path.is_dir():
+        return True
+    print(f"deepfake-stream: not a folder: {path}", file=sys.stderr)
+    return False
+
+
+def _quiet_analyzer(settings: Settings) -> Analyzer:
+    """The Analyzer for one-shot commands, whose output should not drown in INFO logs."""
+    from .pipeline import Analyzer
+
+    logging.getLogger().setLevel(logging.WARNING)
+    return Analyzer(settings)
+
+
 def _progress_bar(name: str):  # type: ignore[no-untyped-def]
     from tqdm import tqdm
 
@@ -249,10 +267,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
-    from .pipeline import Analyzer
-
-    logging.getLogger().setLevel(logging.WARNING)
-    analyzer = Analyzer(settings)
+    analyzer = _quiet_analyzer(settings)
     model = analyzer.model
     info = {
         "version": __version__,
@@ -283,13 +298,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from .evaluate import evaluate, summary_lines
-    from .pipeline import Analyzer
 
-    if not args.path.is_dir():
-        print(f"deepfake-stream: not a folder: {args.path}", file=sys.stderr)
+    if not _is_folder(args.path):
         return EXIT_USAGE
-    logging.getLogger().setLevel(logging.WARNING)
-    analyzer = Analyzer(settings)
+    analyzer = _quiet_analyzer(settings)
     with tqdm(desc="eval", unit="item", file=sys.stderr, disable=args.json) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -333,13 +345,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from .bench import format_table, process_peak_rss_mb, rows_as_dicts, run_bench
-    from .pipeline import Analyzer
 
-    if not args.media.is_dir():
-        print(f"deepfake-stream: media folder not found: {args.media}", file=sys.stderr)
+    if not _is_folder(args.media):
         return EXIT_USAGE
-    logging.getLogger().setLevel(logging.WARNING)
-    analyzer = Analyzer(settings)
+    analyzer = _quiet_analyzer(settings)
     rows = run_bench(analyzer, args.media, repeat=max(1, args.repeat))
     analyzer.close()
     if args.json:
