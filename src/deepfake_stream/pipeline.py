@@ -139,6 +139,18 @@ class Analyzer:
             device=settings.model.devices[0],
         )
 
+    def model_result(self) -> ModelResult:
+        """Which model produced a result (also the core of the API's model card)."""
+        return ModelResult(
+            architecture=self.model.architecture,
+            weights_name=self.model.weights_name,
+            weights_sha256=self.model.weights_sha256,
+            untrained=self.model.untrained,
+            engine=self.engine.name,
+            devices=self.engine.devices,
+            temperature=self.model.temperature,
+        )
+
     def close(self) -> None:
         self.engine.close()
         self._decoders.shutdown(wait=True)
@@ -340,15 +352,7 @@ class Analyzer:
             ),
             segments=segment_results,
             people=people,
-            model=ModelResult(
-                architecture=self.model.architecture,
-                weights_name=self.model.weights_name,
-                weights_sha256=self.model.weights_sha256,
-                untrained=self.model.untrained,
-                engine=self.engine.name,
-                devices=self.engine.devices,
-                temperature=self.model.temperature,
-            ),
+            model=self.model_result(),
             settings=SettingsUsed(
                 segments=segments,
                 frames_per_segment=frames_per_segment if info.kind is MediaKind.VIDEO else 1,

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from ... import __version__
+from ...schema import ModelResult
 from ...weights import WeightsManifest
 from ..deps import AnalyzerDep
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
-class ModelCard(BaseModel):
+class ModelCard(ModelResult):
     service_version: str
-    architecture: str
-    weights_name: str
-    weights_sha256: str
-    untrained: bool
-    engine: str
-    devices: list[str]
     input_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     crop_margin: float
     crop_offset_y: float
-    temperature: float
     real_below: float
     fake_at_or_above: float
     manifest: WeightsManifest | None
@@ -37,19 +30,13 @@ async def model_card(analyzer: AnalyzerDep) -> ModelCard:
     model = analyzer.model
     preprocessing = analyzer.engine.preprocessing
     return ModelCard(
+        **analyzer.model_result().model_dump(),
         service_version=__version__,
-        architecture=model.architecture,
-        weights_name=model.weights_name,
-        weights_sha256=model.weights_sha256,
-        untrained=model.untrained,
-        engine=analyzer.engine.name,
-        devices=analyzer.engine.devices,
         input_size=preprocessing.input_size,
         mean=preprocessing.mean,
         std=preprocessing.std,
         crop_margin=model.crop_margin,
         crop_offset_y=model.crop_offset_y,
-        temperature=model.temperature,
         real_below=model.real_below,
         fake_at_or_above=model.fake_at_or_above,
         manifest=model.manifest,
