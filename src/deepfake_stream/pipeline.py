@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 import queue
 import time
@@ -68,7 +69,11 @@ def _load_malloc_trim() -> Callable[[], None]:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: nothing to release
         return lambda: None
-    return lambda: None if libc.malloc_trim(0) else None
+
+    def release() -> None:
+        libc.malloc_trim(0)
+
+    return release
 
 
 # glibc keeps freed frame-sized buffers in its heaps; without handing them back after each
@@ -185,10 +190,12 @@ class Analyzer:
         arrivals: queue.SimpleQueue[SampledFrame | None] = queue.SimpleQueue()
         decode_finished = [started]
 
+        decoded = itertools.count(1)
+
         def on_frame(frame: SampledFrame, wanted: int) -> None:
             arrivals.put(frame)
-            if on_progress is not None:
-                on_progress("decode", arrivals.qsize(), wanted)
+            if on_progress is not None:  # the queue's size shrinks as detection takes frames
+                on_progress("decode", next(decoded), wanted)
 
         def decode() -> LoadedMedia:
             try:
