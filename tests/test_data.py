@@ -19,7 +19,9 @@ def _folder(tmp_path: Path, fixtures: Path, rows: list[tuple[str, str, str]]) ->
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(fixtures / "photo.jpg", tmp_path / file)
     lines = ["file,label,group,original_width,original_height"]
-    lines += [f"{file},{label},{group},224,224" for file, label, group in rows]
+    lines += [
+        f"{file},{label},{group},{150 + i},{140 + i}" for i, (file, label, group) in enumerate(rows)
+    ]
     (tmp_path / "metadata.csv").write_text("\n".join(lines) + "\n")
     return tmp_path
 
@@ -31,11 +33,17 @@ def test_reads_labels_groups_and_sources(tmp_path: Path, fixtures: Path) -> None
         [("real/a.jpg", "REAL", "a"), ("fake/b.jpg", "FAKE", "a"), ("fake/c.jpg", "fake", "c")],
     )
     records = read_face_folder(root)
-    assert [(r.path.name, r.label, r.group, r.source) for r in records] == [
-        ("a.jpg", 0, "a", "real"),
-        ("b.jpg", 1, "a", "fake"),
-        ("c.jpg", 1, "c", "fake"),
+    assert [(r.path.name, r.label, r.group, r.source, r.native_side) for r in records] == [
+        ("a.jpg", 0, "a", "real", 150),
+        ("b.jpg", 1, "a", "fake", 151),
+        ("c.jpg", 1, "c", "fake", 152),
     ]
+
+
+def test_native_side_is_unknown_without_size_columns(tmp_path: Path, fixtures: Path) -> None:
+    _folder(tmp_path, fixtures, [("real/a.jpg", "REAL", "a")])
+    (tmp_path / "metadata.csv").write_text("file,label,group\nreal/a.jpg,REAL,a\n")
+    assert read_face_folder(tmp_path)[0].native_side is None
 
 
 @pytest.mark.parametrize(
@@ -86,6 +94,15 @@ def test_class_weights_balance_the_classes() -> None:
     weights = class_weights(records)
     real = sum(w for w, r in zip(weights, records, strict=True) if r.label == 0)
     fake = sum(w for w, r in zip(weights, records, strict=True) if r.label == 1)
-    assert real == pytest.approx(fake) == pytest.approx(1.0)
+    assert real == pytest.approx(fake) == pytest.approx(0.5)
     with pytest.raises(ValueError):
         class_weights([r for r in records if r.label == 1])
+
+
+def test_class_weights_can_favour_reals() -> None:
+    records = _records(10)
+    weights = class_weights(records, real_share=0.7)
+    real = sum(w for w, r in zip(weights, records, strict=True) if r.label == 0)
+    assert real / sum(weights) == pytest.approx(0.7)
+    with pytest.raises(ValueError):
+        class_weights(records, real_share=1.0)

@@ -11,6 +11,8 @@ from deepfake_stream.errors import ConfigError, DeviceUnavailableError
 from deepfake_stream.model import DeepfakeDetector, create_detector
 from deepfake_stream.pipeline import Analyzer
 
+REPO = Path(__file__).parent.parent
+
 
 @pytest.fixture(scope="module")
 def detector() -> DeepfakeDetector:
@@ -82,3 +84,36 @@ def test_precision_needs_cuda() -> None:
         check_devices(ModelSettings(engine="torch", precision="fp16"))
     with pytest.raises(ConfigError, match="onnx engine runs fp32"):
         check_devices(ModelSettings(engine="onnx", precision="bf16"))
+
+
+def test_exported_shipped_weights_give_the_same_probabilities(
+    crops: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deepfake-stream export-onnx` on the default config (the shipped weights) against
+    eager PyTorch: calibrated probabilities on real crops within 1e-3."""
+    import onnxruntime
+    import torch
+
+    from deepfake_stream.cli import main
+    from deepfake_stream.config import load_settings
+    from deepfake_stream.weights import load_trained_detector
+
+    config = REPO / "configs" / "default.yaml"
+    manifest_path = load_settings(config).model.weights
+    assert manifest_path is not None, "the default config ships trained weights"
+    trained, manifest = load_trained_detector(REPO / manifest_path)
+    output = tmp_path / "shipped.onnx"
+    assert main(["export-onnx", "--config", str(config), str(output)]) == 0
+    assert manifest.sha256 in capsys.readouterr().out
+    mean = np.array(manifest.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array(manifest.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    batch = (crops.transpose(0, 3, 1, 2).astype(np.float32) / 255 - mean) / std
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(None, {"crops": batch})
+    with torch.inference_mode():
+        torch_logits = trained(torch.from_numpy(batch)).numpy()
+    calibrated = lambda x: 1 / (1 + np.exp(-x / manifest.temperature))  # noqa: E731
+    diff = np.abs(calibrated(onnx_logits) - calibrated(torch_logits))
+    assert diff.max() <= 1e-3
+    # Real crops, a trained model: the scores are spread, not one constant.
+    assert np.ptp(calibrated(torch_logits)) > 0.01

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from deepfake_stream.config import FaceSettings, LimitSettings, SamplingSettings
 from deepfake_stream.faces import (
@@ -14,6 +15,7 @@ from deepfake_stream.faces import (
     crop_face,
     iou,
     keep_confirmed_tracks,
+    limit_detail,
     square_crop_box,
 )
 from deepfake_stream.media import ImagePicture, load_media
@@ -123,6 +125,25 @@ def test_crop_outside_the_frame_is_padded_black() -> None:
     crop = crop_face(ImagePicture(rgb), (0, 0, 40, 40), margin=0.5, size=60)
     assert crop.shape == (60, 60, 3)
     assert crop[0, 0].max() == 0 and crop[-1, -1].min() == 200
+
+
+def _detail(crop: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels: fine detail."""
+    grey = crop.astype(np.float64).mean(axis=2)
+    return float(np.abs(np.diff(grey, axis=1)).mean())
+
+
+def test_detail_limit_matches_between_serving_and_dataset_crops(fixtures: Path) -> None:
+    picture = ImagePicture(np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB")))
+    box = (45.0, 90.0, 345.0, 390.0)  # a 300 px region of a real photo
+    sharp = crop_face(picture, box, margin=0.0, size=CROP)
+    limited = crop_face(picture, box, margin=0.0, size=CROP, max_native_side=100)
+    assert _detail(limited) < 0.8 * _detail(sharp)
+    # A dataset crop with a known native side, limited after the fact, looks the same.
+    redone = limit_detail(sharp, native_side=300, max_side=100)
+    assert np.abs(redone.astype(int) - limited.astype(int)).mean() < 2.0
+    assert limit_detail(sharp, native_side=90, max_side=100) is sharp
+    assert limit_detail(sharp, native_side=None, max_side=100) is sharp
 
 
 def test_tracks_survive_movement_and_new_people_get_new_ids() -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 
 import numpy as np
@@ -30,11 +29,6 @@ def _mann_whitney(labels: np.ndarray, scores: np.ndarray) -> float:
     above = (fake[:, None] > real[None, :]).sum()
     tied = (fake[:, None] == real[None, :]).sum()
     return float((above + 0.5 * tied) / (fake.size * real.size))
-
-
-def _precisions(labels: np.ndarray, p: np.ndarray, t1: float, t2: float) -> tuple[float, float]:
-    fake_region, real_region = p >= t2, p < t1
-    return float(labels[fake_region].mean()), float(1 - labels[real_region].mean())
 
 
 # --- ROC, AUC, EER ---------------------------------------------------------------------
@@ -234,63 +228,64 @@ def test_temperature_edge_cases() -> None:
 # --- thresholds ---------------------------------------------------------------------------
 
 
-def test_thresholds_leave_an_uncertain_band_when_targets_allow() -> None:
-    labels = np.array([0] * 20 + [0] * 5 + [1] * 5 + [1] * 20)
-    p = np.array([0.1] * 20 + [0.4] * 10 + [0.9] * 20)
-    choice = select_thresholds(labels, p, 0.9, 0.9)
-    assert choice.rule == "targets"
-    assert (choice.real_below, choice.fake_at_or_above) == (0.4, 0.9)
-    assert choose_thresholds(labels, p, 0.9, 0.9) == (0.4, 0.9)
+def _error_rates(labels: np.ndarray, p: np.ndarray, t1: float, t2: float) -> tuple[float, float]:
+    """(share of reals at or above t2, share of fakes below t1)."""
+    return float((p[labels == 0] >= t2).mean()), float((p[labels == 1] < t1).mean())
 
 
-def test_thresholds_pick_the_lowest_fake_and_highest_real_cut() -> None:
-    # Fakes at 0.7 and 0.8 keep fake precision 1, a real at 0.6 breaks it; mirror for reals.
-    labels = np.array([0, 0, 1, 0, 1, 0, 1, 1])
-    p = np.array([0.1, 0.2, 0.3, 0.6, 0.5, 0.4, 0.7, 0.8])
-    t1, t2 = choose_thresholds(labels, p, 1.0, 1.0)
-    assert (t1, t2) == (0.3, 0.7)  # real for p < 0.3, fake for p >= 0.7
+def test_thresholds_leave_an_uncertain_band() -> None:
+    # 100 reals: 90 at 0.1, 8 at 0.7, 2 at 0.8; 100 fakes: 5 at 0.1, 5 at 0.3, 10 at 0.6,
+    # 80 at 0.9.
+    labels = np.array([0] * 100 + [1] * 100)
+    p = np.array(
+        [0.1] * 90 + [0.7] * 8 + [0.8] * 2 + [0.1] * 5 + [0.3] * 5 + [0.6] * 10 + [0.9] * 80
+    )
+    choice = select_thresholds(labels, p, max_false_fake_rate=0.02, max_missed_fake_rate=0.10)
+    # Fake from 0.8 (2 reals = 2%); real below 0.6 (10 fakes below = 10%).
+    assert (choice.real_below, choice.fake_at_or_above, choice.rule) == (0.6, 0.8, "band")
+    assert choose_thresholds(labels, p, 0.02, 0.10) == (0.6, 0.8)
+    # A stricter false-fake rate moves the fake cut up, to 0.9.
+    assert select_thresholds(labels, p, 0.0, 0.10).fake_at_or_above == 0.9
 
 
-def test_overlapping_targets_become_one_cut() -> None:
-    labels = np.array([0] * 100 + [0, 1] + [1] * 100)
-    p = np.array([0.1] * 100 + [0.5, 0.5] + [0.9] * 100)
-    # Alone, t2 = 0.5 (101/102 fake) and t1 = 0.9 (101/102 real below): they overlap.
-    choice = select_thresholds(labels, p, 0.9, 0.9)
+def test_no_real_may_be_called_fake_even_if_nothing_is() -> None:
+    labels, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.5, 0.9, 0.6])
+    choice = select_thresholds(labels, p, 0.0, 0.5)
+    assert choice.fake_at_or_above > 0.9  # just above the highest: nothing is "fake"
+
+
+def test_overlapping_regions_become_the_fake_cut() -> None:
+    labels = np.array([0] * 10 + [1] * 10)
+    p = np.array([0.1] * 9 + [0.6] + [0.5] * 2 + [0.9] * 8)
+    # Alone: fake from 0.5 (1 real = 10%), real below 0.9 (2 fakes = 20%): overlapping.
+    choice = select_thresholds(labels, p, 0.10, 0.20)
     assert choice.rule == "single_cut"
-    assert choice.real_below == choice.fake_at_or_above == 0.5  # 1 error either way: lower
-    fake_precision, real_precision = _precisions(labels, p, 0.5, 0.5)
-    assert fake_precision >= 0.9 and real_precision >= 0.9
+    assert choice.real_below == choice.fake_at_or_above == 0.5
 
 
-def test_unreachable_targets_fall_back_to_the_eer_threshold(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    labels, p = [0, 1, 0, 1, 0, 1], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
-    with caplog.at_level(logging.WARNING, logger="deepfake_stream.metrics"):
-        choice = select_thresholds(labels, p, 0.9, 0.9)
-    assert choice.rule == "eer_fallback"
-    assert (choice.real_below, choice.fake_at_or_above) == (0.4, 0.4)
-    assert "EER" in caplog.text
-    tied = select_thresholds([0, 1, 0, 1], [0.5] * 4, 0.9, 0.9)
-    assert (tied.rule, tied.real_below, tied.fake_at_or_above) == ("eer_fallback", 0.5, 0.5)
+def test_threshold_inputs_are_checked() -> None:
     with pytest.raises(ValueError, match="both classes"):
         choose_thresholds([1, 1], [0.2, 0.9])
+    with pytest.raises(ValueError, match="error rates"):
+        choose_thresholds([0, 1], [0.2, 0.9], 1.0, 0.1)
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("targets", [(0.9, 0.9), (0.95, 0.8), (0.6, 0.99), (0.5, 0.5)])
-def test_thresholds_are_ordered_and_meet_their_targets(
-    seed: int, targets: tuple[float, float]
+@pytest.mark.parametrize("rates", [(0.02, 0.1), (0.1, 0.02), (0.3, 0.3), (0.0, 0.0)])
+def test_thresholds_are_ordered_and_meet_their_error_rates(
+    seed: int, rates: tuple[float, float]
 ) -> None:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, size=300)
     p = 1.0 / (1.0 + np.exp(-(rng.normal(size=300) * 1.5 + 2.0 * (labels - 0.5))))
     p = np.round(p, 2)  # ties
-    choice = select_thresholds(labels, p, *targets)
+    choice = select_thresholds(labels, p, *rates)
     assert choice.real_below <= choice.fake_at_or_above
-    if choice.rule != "eer_fallback":
-        fake_precision, real_precision = _precisions(
-            labels, p, choice.real_below, choice.fake_at_or_above
-        )
-        assert fake_precision >= targets[0]
-        assert real_precision >= targets[1]
+    false_fake, missed_fake = _error_rates(labels, p, choice.real_below, choice.fake_at_or_above)
+    assert false_fake <= rates[0]
+    if choice.rule == "band":
+        assert missed_fake <= rates[1]
+    # The fake cut is the lowest that meets its rate: one step lower would break it.
+    lower = p[p < choice.fake_at_or_above]
+    if lower.size:
+        assert (p[labels == 0] >= lower.max()).mean() > rates[0]

@@ -12,40 +12,11 @@ from deepfake_stream.train import (
     TrainSettings,
     crop_landmarks,
     jitter_geometry,
+    load_train_settings,
     train,
     warmup_cosine,
 )
 from deepfake_stream.weights import load_trained_detector
-
-
-@pytest.fixture(scope="module")
-def face_folder(tmp_path_factory: pytest.TempPathFactory, analyzer: object) -> Path:
-    """Eight real 224x224 face crops from the fixtures, half labelled fake, in 4 groups."""
-    from PIL import Image
-
-    from deepfake_stream.media import load_media
-    from deepfake_stream.pipeline import Analyzer
-
-    assert isinstance(analyzer, Analyzer)
-    root = tmp_path_factory.mktemp("faces")
-    crops = []
-    for name in ("photo.jpg", "photo_exif_rot6.jpg", "group.jpg"):
-        media = load_media(
-            Path(__file__).parent / "fixtures" / name,
-            analyzer.settings.limits,
-            analyzer.settings.sampling,
-        )
-        (faces,) = analyzer.faces.detect([media.frames[0].picture], short_side=720)
-        crops.extend(face.crop for face in faces)
-    lines = ["file,label,group"]
-    for index, crop in enumerate(crops[:8]):
-        label = "REAL" if index % 2 == 0 else "FAKE"
-        file = f"{label.lower()}/{index}.jpg"
-        (root / file).parent.mkdir(exist_ok=True)
-        Image.fromarray(crop).save(root / file)
-        lines.append(f"{file},{label},g{index // 2}")
-    (root / "metadata.csv").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
@@ -59,7 +30,7 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
         batch_size=4,
         validation_fraction=0.5,
         seed=3,
-        sbi_fraction=0.5,
+        sbi_share=0.3,
         workers=0,
         checkpoint=tmp_path / "checkpoint.pt",
     )
@@ -71,6 +42,7 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     detector, manifest = load_trained_detector(manifest_path)
     assert manifest.training_command == "test"
     assert (manifest.crop_margin, manifest.crop_offset_y) == (-0.15, 0.10)
+    assert manifest.max_native_side == settings.max_native_side == 160
     assert manifest.temperature > 0
     assert manifest.thresholds.real_below <= manifest.thresholds.fake_at_or_above
     assert {"n", "auc", "log_loss", "accuracy", "eer"} <= set(manifest.metrics)
@@ -97,3 +69,14 @@ def test_geometry_jitter_keeps_size_and_varies() -> None:
     b = jitter_geometry(crop, np.random.default_rng(2), 0.1)
     assert a.shape == crop.shape and not np.array_equal(a, b)
     assert np.array_equal(jitter_geometry(crop, np.random.default_rng(1), 0.0), crop)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parent.parent / "configs" / "train").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_training_config_loads(path: Path) -> None:
+    settings = load_train_settings(path)
+    assert not settings.data.is_absolute() and not settings.checkpoint.is_absolute()
+    assert set(settings.exclude_groups) >= {"lynaeydofd", "qzimuostzz", "ybqmttnept"}

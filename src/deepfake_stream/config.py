@@ -90,6 +90,9 @@ class FaceSettings(_Section):
     margin: float = Field(default=0.3, ge=-0.5, le=2.0)
     # The crop's centre sits this many box heights below the box's centre.
     crop_offset_y: float = Field(default=0.0, ge=-0.5, le=0.5)
+    # A face region wider than this is reduced to it before resizing to the model's input, so
+    # that a face keeps no more detail than the training crops had (the manifest's value wins).
+    max_native_side: int | None = Field(default=None, ge=16)
     # At most this many faces per frame, the largest first.
     max_faces_per_frame: int = Field(default=8, ge=1)
     # Frames per MTCNN call: 4 is as fast as 8 on CPU with half the transient memory.

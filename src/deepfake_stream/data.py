@@ -16,6 +16,8 @@ from pathlib import Path
 METADATA_FILE = "metadata.csv"
 REQUIRED_COLUMNS = ("file", "label", "group")
 LABELS = {"REAL": 0, "FAKE": 1}
+# Optional columns: the crop's size before it was resized (dfdc-faces has them).
+SIZE_COLUMNS = ("original_width", "original_height")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class FaceRecord:
     label: int  # 1 fake, 0 real
     group: str  # source video; the unit of splitting
     source: str  # first folder of the relative path (e.g. real, fake), for breakdowns
+    native_side: int | None = None  # longer side of the crop before it was resized, if known
 
 
 def read_face_folder(root: Path) -> list[FaceRecord]:
@@ -46,7 +49,11 @@ def read_face_folder(root: Path) -> list[FaceRecord]:
             if not path.is_file():
                 raise FileNotFoundError(f"{metadata}:{line}: {path} does not exist")
             source = relative.parts[0] if len(relative.parts) > 1 else "."
-            records.append(FaceRecord(path, LABELS[label], row["group"].strip(), source))
+            sides = [row.get(column) or "" for column in SIZE_COLUMNS]
+            native_side = max(int(side) for side in sides) if all(sides) else None
+            records.append(
+                FaceRecord(path, LABELS[label], row["group"].strip(), source, native_side)
+            )
     return records
 
 
@@ -76,11 +83,14 @@ def without_groups(records: Iterable[FaceRecord], groups: Iterable[str]) -> list
     return [record for record in records if record.group not in excluded]
 
 
-def class_weights(records: Sequence[FaceRecord]) -> list[float]:
-    """Per-record sampling weights that make both classes equally likely."""
+def class_weights(records: Sequence[FaceRecord], real_share: float = 0.5) -> list[float]:
+    """Per-record sampling weights under which a draw is real with probability real_share."""
+    if not 0.0 < real_share < 1.0:
+        raise ValueError("real_share must be between 0 and 1")
     counts = [0, 0]
     for record in records:
         counts[record.label] += 1
     if 0 in counts:
         raise ValueError("both classes are needed to balance them")
-    return [1.0 / counts[record.label] for record in records]
+    share = (real_share, 1.0 - real_share)
+    return [share[record.label] / counts[record.label] for record in records]

@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from .bench import media_files
-from .data import METADATA_FILE, read_face_folder
+from .data import METADATA_FILE, FaceRecord, read_face_folder
 from .errors import DeepfakeStreamError
+from .faces import limit_detail
 from .metrics import breakdown, classification_report, roc_curve
 from .pipeline import Analyzer
 
@@ -49,6 +50,14 @@ def label_from_path(relative: Path) -> int | None:
     return None
 
 
+def _dataset_crop(record: FaceRecord, size: int, max_native_side: int | None) -> np.ndarray:
+    """A dataset crop as the service would have cut it (input size, detail limit)."""
+    image = Image.open(record.path).convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return limit_detail(np.asarray(image), record.native_side, max_native_side)
+
+
 def score_crops(root: Path, analyzer: Analyzer, progress: Progress | None = None) -> Scores:
     """Classify the crops of a metadata.csv folder (resized to the model's input size)."""
     records = read_face_folder(root)
@@ -56,9 +65,7 @@ def score_crops(root: Path, analyzer: Analyzer, progress: Progress | None = None
     scores = Scores()
     for start in range(0, len(records), CROP_BATCH):
         chunk = records[start : start + CROP_BATCH]
-        crops = np.stack(
-            [np.asarray(Image.open(r.path).convert("RGB").resize((size, size))) for r in chunk]
-        )
+        crops = np.stack([_dataset_crop(r, size, analyzer.model.max_native_side) for r in chunk])
         logits = analyzer.engine.logits(crops).astype(np.float64)
         probabilities = 1 / (1 + np.exp(-logits / analyzer.model.temperature))
         for record, probability in zip(chunk, probabilities, strict=True):

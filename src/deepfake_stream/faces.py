@@ -65,12 +65,32 @@ def square_crop_box(box: Box, margin: float, offset_y: float = 0.0) -> Box:
 
 
 def crop_face(
-    picture: Picture, box: Box, margin: float, size: int, offset_y: float = 0.0
+    picture: Picture,
+    box: Box,
+    margin: float,
+    size: int,
+    offset_y: float = 0.0,
+    max_native_side: int | None = None,
 ) -> np.ndarray:
-    """Square crop (see square_crop_box), resized to size x size. Outside the frame is black."""
+    """Square crop (see square_crop_box), resized to size x size. Outside the frame is black.
+
+    With max_native_side, a larger region is first reduced to that side: a face keeps no more
+    detail than the model saw in training (see weights/README.md, "Crop resolution")."""
     x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, margin, offset_y))
     region = Image.fromarray(picture.crop_rgb((x1, y1, x2, y2)))
+    if max_native_side is not None and region.width > max_native_side:
+        region = region.resize((max_native_side, max_native_side), Image.Resampling.BILINEAR)
     return np.asarray(region.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def limit_detail(crop: np.ndarray, native_side: int | None, max_side: int | None) -> np.ndarray:
+    """A finished crop whose source region was native_side pixels wide, made as crop_face
+    would have made it with max_native_side=max_side (for crops cut elsewhere: datasets)."""
+    if max_side is None or native_side is None or native_side <= max_side:
+        return crop
+    size = crop.shape[0]
+    image = Image.fromarray(crop).resize((max_side, max_side), Image.Resampling.BILINEAR)
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
 
 
 def brighten_if_dark(batch: np.ndarray) -> np.ndarray:
@@ -280,6 +300,7 @@ class FaceDetector:
                         self.settings.margin,
                         self.crop_size,
                         self.settings.crop_offset_y,
+                        self.settings.max_native_side,
                     ),
                 )
             )

@@ -30,10 +30,10 @@ TEMPERATURE_MIN = 1e-2
 TEMPERATURE_MAX = 1e2
 # Golden-section search stops when the bracket on log T is this narrow (T known to ~1e-9).
 TEMPERATURE_LOG_TOLERANCE = 1e-9
-# Default precisions the verdict thresholds must reach on validation: nine in ten "fake"
-# verdicts are fakes, nine in ten "real" verdicts are reals.
-DEFAULT_TARGET_PRECISION_FAKE = 0.9
-DEFAULT_TARGET_PRECISION_REAL = 0.9
+# Default verdict thresholds on validation: at most 2% of real faces at or above "fake" (the
+# costly error for a service), at most 10% of fakes below "real"; in between is "uncertain".
+DEFAULT_MAX_FALSE_FAKE_RATE = 0.02
+DEFAULT_MAX_MISSED_FAKE_RATE = 0.10
 
 _INV_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 1/phi, the golden-section shrink factor
 
@@ -265,87 +265,56 @@ def apply_temperature(logits: ArrayLike, temperature: float) -> FloatArray:
 class ThresholdChoice:
     real_below: float  # verdict "real" for probability < this
     fake_at_or_above: float  # verdict "fake" for probability >= this
-    # "targets": both precisions met with an uncertain band in between; "single_cut": the
-    # target regions overlapped, so one cut meeting both; "eer_fallback": targets not met.
-    rule: Literal["targets", "single_cut", "eer_fallback"]
-
-
-def _precision(hits: FloatArray, misses: FloatArray) -> FloatArray:
-    total = hits + misses
-    return np.divide(hits, total, out=np.zeros_like(hits), where=total > 0)
+    # "band": both error rates met with an uncertain band in between; "single_cut": the two
+    # regions overlapped, so the fake cut alone divides real from fake.
+    rule: Literal["band", "single_cut"]
 
 
 def select_thresholds(
     labels: ArrayLike,
     probabilities: ArrayLike,
-    target_precision_fake: float = DEFAULT_TARGET_PRECISION_FAKE,
-    target_precision_real: float = DEFAULT_TARGET_PRECISION_REAL,
+    max_false_fake_rate: float = DEFAULT_MAX_FALSE_FAKE_RATE,
+    max_missed_fake_rate: float = DEFAULT_MAX_MISSED_FAKE_RATE,
 ) -> ThresholdChoice:
     """Choose the verdict thresholds (real below t1, fake at or above t2) on validation data.
 
-    Candidates are the distinct probabilities v_0 < ... < v_m-1 (plus, for t1, one value just
-    above v_m-1 so that "everything is real" is expressible). A region must be non-empty.
+    Error rates, not precisions: they do not depend on the share of fakes in the validation
+    data, which says nothing about the share a service will meet.
 
-    1. t2 = the lowest v such that precision of "fake" on {p >= v} >= target_precision_fake.
-    2. t1 = the highest candidate such that precision of "real" on {p < t1} >=
-       target_precision_real.
-    3. If both exist and t1 <= t2, return (t1, t2): samples in [t1, t2) are "uncertain".
-    4. If both exist but t1 > t2 (the regions overlap), use one cut c = t1 = t2: among the
-       candidates c in [t2, t1] where both {p >= c} and {p < c} are non-empty and meet their
-       targets, the one with the fewest errors (lowest such c on a tie).
-    5. Otherwise (a target unreachable, or no single cut meets both), fall back to
-       t1 = t2 = the EER threshold: no uncertain band, precisions not guaranteed; logged.
+    1. t2 = the lowest distinct probability v such that at most max_false_fake_rate of the
+       reals have p >= v (or just above the highest probability: nothing is fake).
+    2. t1 = the highest cut c (a distinct probability, or just above the highest) such that at
+       most max_missed_fake_rate of the fakes have p < c.
+    3. If t1 <= t2, samples in [t1, t2) are "uncertain". Otherwise the regions overlap and both
+       become t2: calling a real face fake is the error the service must avoid.
 
     Needs both classes; raises ValueError otherwise.
     """
+    for rate in (max_false_fake_rate, max_missed_fake_rate):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError("error rates must be in [0, 1)")
     y, p = _as_probabilities(labels, probabilities)
     _require_both_classes(y, "threshold selection")
     values, fakes, reals = _counts_by_value(y, p)
-    # Fake region for cut values[j]: p >= values[j].
-    fakes_at_or_above = np.cumsum(fakes[::-1])[::-1]
-    reals_at_or_above = np.cumsum(reals[::-1])[::-1]
-    fake_precision = _precision(fakes_at_or_above, reals_at_or_above)
-    # Real region for cut cuts[k] = values[k + 1] (or just above the top): p <= values[k].
-    reals_at_or_below = np.cumsum(reals)
-    fakes_at_or_below = np.cumsum(fakes)
-    real_precision = _precision(reals_at_or_below, fakes_at_or_below)
-    cuts = np.append(values[1:], np.nextafter(values[-1], np.inf))
-
-    fake_ok = np.flatnonzero(fake_precision >= target_precision_fake)
-    real_ok = np.flatnonzero(real_precision >= target_precision_real)
-    if fake_ok.size and real_ok.size:
-        t2, t1 = float(values[fake_ok[0]]), float(cuts[real_ok[-1]])
-        if t1 <= t2:
-            return ThresholdChoice(t1, t2, "targets")
-        # Cut c = values[j], j >= 1: fake region index j, real region index j - 1.
-        j = np.arange(1, values.size)
-        both = (
-            (values[j] >= t2)
-            & (values[j] <= t1)
-            & (fake_precision[j] >= target_precision_fake)
-            & (real_precision[j - 1] >= target_precision_real)
-        )
-        if np.any(both):
-            errors = reals_at_or_above[j] + fakes_at_or_below[j - 1]
-            best = j[both][np.argmin(errors[both])]
-            return ThresholdChoice(float(values[best]), float(values[best]), "single_cut")
-    _, threshold = equal_error_rate(y, p)
-    log.warning(
-        "precision targets (fake %.3f, real %.3f) cannot be met on this data; "
-        "both thresholds fall back to the EER threshold %.4f",
-        target_precision_fake,
-        target_precision_real,
-        threshold,
-    )
-    return ThresholdChoice(threshold, threshold, "eer_fallback")
+    cuts = np.append(values, np.nextafter(values[-1], np.inf))
+    # Reals at or above each cut, and fakes below it.
+    reals_at_or_above = np.append(np.cumsum(reals[::-1])[::-1], 0.0)
+    fakes_below = np.append(0.0, np.cumsum(fakes))
+    false_fake_rate = reals_at_or_above / reals.sum()
+    missed_fake_rate = fakes_below / fakes.sum()
+    t2 = float(cuts[np.flatnonzero(false_fake_rate <= max_false_fake_rate)[0]])
+    t1 = float(cuts[np.flatnonzero(missed_fake_rate <= max_missed_fake_rate)[-1]])
+    if t1 <= t2:
+        return ThresholdChoice(t1, t2, "band")
+    return ThresholdChoice(t2, t2, "single_cut")
 
 
 def choose_thresholds(
     labels: ArrayLike,
     probabilities: ArrayLike,
-    target_precision_fake: float = DEFAULT_TARGET_PRECISION_FAKE,
-    target_precision_real: float = DEFAULT_TARGET_PRECISION_REAL,
+    max_false_fake_rate: float = DEFAULT_MAX_FALSE_FAKE_RATE,
+    max_missed_fake_rate: float = DEFAULT_MAX_MISSED_FAKE_RATE,
 ) -> tuple[float, float]:
     """(real_below, fake_at_or_above) by the rule of `select_thresholds`, which see."""
-    choice = select_thresholds(labels, probabilities, target_precision_fake, target_precision_real)
+    choice = select_thresholds(labels, probabilities, max_false_fake_rate, max_missed_fake_rate)
     return choice.real_below, choice.fake_at_or_above

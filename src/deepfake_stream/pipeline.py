@@ -61,6 +61,7 @@ class LoadedModel:
     fake_at_or_above: float
     crop_margin: float  # face crop geometry in force (see faces.square_crop_box)
     crop_offset_y: float
+    max_native_side: int | None  # face regions wider than this are reduced to it first
     manifest: WeightsManifest | None
 
 
@@ -127,6 +128,9 @@ class Analyzer:
             else fake_at,
             crop_margin=manifest.crop_margin if manifest else settings.faces.margin,
             crop_offset_y=manifest.crop_offset_y if manifest else settings.faces.crop_offset_y,
+            max_native_side=manifest.max_native_side
+            if manifest
+            else settings.faces.max_native_side,
             manifest=manifest,
         )
         if self.model.real_below > self.model.fake_at_or_above:
@@ -136,7 +140,11 @@ class Analyzer:
             max_workers=max(2, settings.server.max_concurrent), thread_name_prefix="dfs-decode"
         )
         face_settings = settings.faces.model_copy(
-            update={"margin": self.model.crop_margin, "crop_offset_y": self.model.crop_offset_y}
+            update={
+                "margin": self.model.crop_margin,
+                "crop_offset_y": self.model.crop_offset_y,
+                "max_native_side": self.model.max_native_side,
+            }
         )
         self.faces = FaceDetector(
             face_settings,
@@ -374,6 +382,7 @@ class Analyzer:
                 min_face_size=self.settings.faces.min_face_size,
                 crop_margin=self.model.crop_margin,
                 crop_offset_y=self.model.crop_offset_y,
+                max_native_side=self.model.max_native_side,
             ),
             timings=timings,
             warnings=warnings,

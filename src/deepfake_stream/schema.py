@@ -85,6 +85,7 @@ class SettingsUsed(_Schema):
     min_face_size: int
     crop_margin: float
     crop_offset_y: float
+    max_native_side: int | None
 
 
 class Timings(_Schema):

@@ -27,12 +27,16 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from .augment import AugmentOptions, augment
 from .data import FaceRecord, class_weights, read_face_folder, split_by_group, without_groups
+from .faces import limit_detail
 from .metrics import choose_thresholds, classification_report, fit_temperature
 from .model import DeepfakeDetector, Preprocessing, create_detector
 from .sbi import SBIOptions, self_blend
 from .weights import Thresholds, WeightsManifest, save_detector_weights
 
 log = logging.getLogger(__name__)
+
+# A progress line every this many optimiser steps (an epoch on CPU takes tens of minutes).
+LOG_EVERY_STEPS = 100
 
 Landmarks = dict[Path, np.ndarray]  # crop path -> (5, 2) MTCNN points in crop pixels
 
@@ -41,6 +45,7 @@ class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: Path  # folder with metadata.csv
+    data_terms: str = ""  # the data's licence or terms of use, copied into the manifest
     name: str = "srm-lite0-dfdc"  # release name: <output>/<name>.safetensors and .json
     output: Path = Path("weights")
     architecture: str = "srm_efficientnet_lite0"
@@ -53,10 +58,15 @@ class TrainSettings(BaseModel):
     weight_decay: float = Field(default=1e-4, ge=0.0)
     warmup_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     frozen_stages: int = Field(default=3, ge=0)  # stem + this many backbone stages stay ImageNet
-    sbi_fraction: float = Field(default=0.0, ge=0.0, le=1.0)  # real crops made self-blended fakes
+    # Share of training draws that are self-blended fakes made from real crops; reals are drawn
+    # more often to supply them, so that the untouched reals stay half of every batch.
+    sbi_share: float = Field(default=0.0, ge=0.0, lt=0.5)
     geometry_jitter: float = Field(default=0.05, ge=0.0, le=0.3)  # random zoom/shift, share of side
     crop_margin: float = -0.15  # the serving crop geometry these crops correspond to
     crop_offset_y: float = 0.10  # (measured: see weights/README.md)
+    # Crops whose source face was wider than this are reduced to it (then resized back), and
+    # serving does the same: the model never sees more detail than the median DFDC crop has.
+    max_native_side: int | None = Field(default=160, ge=16)
     max_train: int | None = None  # cap on training records (quick runs)
     max_validation: int | None = None
     workers: int = Field(default=2, ge=0)
@@ -138,6 +148,8 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.epoch = 0
         self.augment_options = AugmentOptions()
         self.sbi_options = SBIOptions()
+        # Reals are drawn with probability 0.5 + sbi_share; this share of them is blended.
+        self.blend_probability = settings.sbi_share / (0.5 + settings.sbi_share)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -148,12 +160,12 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         image = Image.open(record.path).convert("RGB")
         if image.size != (size, size):
             image = image.resize((size, size), Image.Resampling.BILINEAR)
-        crop = np.asarray(image)
+        crop = limit_detail(np.asarray(image), record.native_side, self.settings.max_native_side)
         label = record.label
         if self.training:
             rng = np.random.default_rng((self.settings.seed, self.epoch, index))
             points = self.landmarks.get(record.path)
-            if label == 0 and points is not None and rng.random() < self.settings.sbi_fraction:
+            if label == 0 and points is not None and rng.random() < self.blend_probability:
                 crop, _ = self_blend(crop, points, rng, self.sbi_options)
                 label = 1
             crop = jitter_geometry(crop, rng, self.settings.geometry_jitter)
@@ -228,7 +240,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     device = settings.device
     model = create_detector(settings.architecture)
     landmarks = None
-    if settings.sbi_fraction > 0:
+    if settings.sbi_share > 0:
         started = time.perf_counter()
         cache = settings.checkpoint.parent / "landmarks.npz"
         landmarks = crop_landmarks(train_records, model.preprocessing.input_size, cache)
@@ -241,7 +253,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     train_set = CropDataset(train_records, preprocessing, settings, True, landmarks)
     validation_set = CropDataset(validation_records, preprocessing, settings, False)
     sampler = WeightedRandomSampler(
-        class_weights(train_records),
+        class_weights(train_records, real_share=0.5 + settings.sbi_share),
         num_samples=len(train_records),
         generator=torch.Generator().manual_seed(settings.seed),
     )
@@ -280,7 +292,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
         model.train()
         _keep_frozen_norms_in_eval(model)
         total_loss, seen = 0.0, 0
-        for images, targets in train_loader:
+        for step, (images, targets) in enumerate(train_loader, start=1):
             images = images.to(device).contiguous(memory_format=torch.channels_last)
             targets = targets.to(device)
             with torch.autocast("cuda", enabled=use_amp):
@@ -292,6 +304,15 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
             scheduler.step()
             total_loss += float(loss.detach()) * len(targets)
             seen += len(targets)
+            if step % LOG_EVERY_STEPS == 0:
+                log.info(
+                    "epoch %d step %d/%d  loss %.4f  %.1f crops/s",
+                    epoch + 1,
+                    step,
+                    len(train_loader),
+                    total_loss / seen,
+                    seen / (time.perf_counter() - started),
+                )
         logits, labels = predict_logits(model, validation_loader, device)
         report = classification_report(labels, 1 / (1 + np.exp(-logits)), 0.5)
         log.info(
@@ -317,7 +338,14 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
         )
         partial.replace(settings.checkpoint)
 
-    return _write_release(model, settings, validation_loader, command)
+    training_data = (
+        f"{settings.data.name}: {len(train_records)} training and {len(validation_records)}"
+        f" validation crops, split by group (seed {settings.seed}), groups"
+        f" {settings.exclude_groups} left out; self-blended share {settings.sbi_share}."
+    )
+    if settings.data_terms:
+        training_data += f" Terms: {settings.data_terms}"
+    return _write_release(model, settings, validation_loader, command, training_data)
 
 
 def _write_release(
@@ -325,6 +353,7 @@ def _write_release(
     settings: TrainSettings,
     validation_loader: DataLoader[tuple[torch.Tensor, torch.Tensor]],
     command: str | None,
+    training_data: str,
 ) -> Path:
     logits, labels = predict_logits(model, validation_loader, settings.device)
     temperature = fit_temperature(logits, labels)
@@ -350,9 +379,10 @@ def _write_release(
         std=contract.std,
         crop_margin=settings.crop_margin,
         crop_offset_y=settings.crop_offset_y,
+        max_native_side=settings.max_native_side,
         temperature=temperature,
         thresholds=Thresholds(real_below=real_below, fake_at_or_above=fake_at_or_above),
-        training_data=f"{settings.data} (metadata.csv layout), split by group",
+        training_data=training_data,
         training_command=command or " ".join(sys.argv),
         trained_on=f"{settings.device} on {platform.node() or 'unknown host'}",
         metrics=metrics,

@@ -19,6 +19,7 @@ class ModelCard(ModelResult):
     std: tuple[float, float, float]
     crop_margin: float
     crop_offset_y: float
+    max_native_side: int | None
     real_below: float
     fake_at_or_above: float
     manifest: WeightsManifest | None
@@ -37,6 +38,7 @@ async def model_card(analyzer: AnalyzerDep) -> ModelCard:
         std=preprocessing.std,
         crop_margin=model.crop_margin,
         crop_offset_y=model.crop_offset_y,
+        max_native_side=model.max_native_side,
         real_below=model.real_below,
         fake_at_or_above=model.fake_at_or_above,
         manifest=model.manifest,
