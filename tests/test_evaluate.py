@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from deepfake_stream.cli import main
+from deepfake_stream.data import read_face_folder, split_by_group, without_groups
 from deepfake_stream.evaluate import NO_FACE_PROBABILITY, evaluate, label_from_path
 from deepfake_stream.pipeline import Analyzer
 
@@ -50,6 +51,9 @@ def test_media_go_through_the_service_pipeline_and_no_face_counts_as_half(
     assert files["video/fake/fake_dfdc_2s.mp4"]["probability"] == pytest.approx(direct, abs=1e-4)
     assert set(summary["by_source"]) == {"image/real", "video/fake", "video/real"}
     assert summary["threshold"] == analyzer.model.fake_at_or_above
+    fake_result = analyzer.analyze(media_folder / "video/fake/fake_dfdc_2s.mp4")
+    assert files["video/fake/fake_dfdc_2s.mp4"]["verdict"] == fake_result.verdict.value
+    assert sum(sum(counts.values()) for counts in summary["verdicts"].values()) == 3
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["n"] == 3 and saved["confusion"] == summary["confusion"]
     for plot in ("roc.png", "histogram.png"):
@@ -77,3 +81,15 @@ def test_crop_folders_go_straight_to_the_classifier(
     )
     assert summary["n"] == 4 and summary["no_face"] == 0
     assert set(summary["by_source"]) == {"real", "fake"}
+    assert sum(sum(counts.values()) for counts in summary["verdicts"].values()) == 4
+    # Only the validation split of a training config, then a random sample of it.
+    config = tmp_path / "train.yaml"
+    config.write_text(f"data: {root}\nvalidation_fraction: 0.5\nseed: 1\nexclude_groups: [g0]\n")
+    records = without_groups(read_face_folder(root), ["g0"])
+    validation = split_by_group(records, 0.5, seed=1)[1]
+    out = str(tmp_path / "out")
+    assert main(["eval", str(root), "--output", out, "--json", "--validation-of", str(config)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n"] == len(validation)
+    assert main(["eval", str(root), "--output", out, "--json", "--sample", "2"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 2

@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=Path("eval"), help="folder for report.json and plots"
     )
     evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluation.add_argument(
+        "--validation-of",
+        type=Path,
+        metavar="TRAIN_CONFIG",
+        help="crops: only the validation split of this training config (unseen groups)",
+    )
+    evaluation.add_argument("--sample", type=int, help="crops: at most this many, drawn at random")
 
     export = with_config(
         commands.add_parser("export-onnx", help="export the configured model to ONNX")
@@ -310,7 +317,9 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             bar.refresh()
 
         try:
-            summary = evaluate(args.path, analyzer, args.output, progress)
+            summary = evaluate(
+                args.path, analyzer, args.output, progress, args.validation_of, args.sample
+            )
         except ValueError as exc:
             print(f"deepfake-stream: {exc}", file=sys.stderr)
             return EXIT_INPUT

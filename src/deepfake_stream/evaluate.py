@@ -10,6 +10,7 @@ number.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .aggregate import Verdict
 from .bench import media_files
-from .data import METADATA_FILE, FaceRecord, read_face_folder
+from .data import METADATA_FILE, FaceRecord, read_face_folder, split_by_group, without_groups
 from .errors import DeepfakeStreamError
 from .faces import limit_detail
 from .metrics import breakdown, classification_report, roc_curve
@@ -38,6 +40,7 @@ class Scores:
     labels: list[int] = field(default_factory=list)  # 1 fake, 0 real
     probabilities: list[float] = field(default_factory=list)  # calibrated fake probability
     sources: list[str] = field(default_factory=list)  # source folder, for the breakdown
+    verdicts: list[str] = field(default_factory=list)  # the service's verdict for each
     no_face: list[str] = field(default_factory=list)  # files scored NO_FACE_PROBABILITY
     errors: dict[str, str] = field(default_factory=dict)  # files that could not be analysed
 
@@ -58,9 +61,39 @@ def _dataset_crop(record: FaceRecord, size: int, max_native_side: int | None) ->
     return limit_detail(np.asarray(image), record.native_side, max_native_side)
 
 
-def score_crops(root: Path, analyzer: Analyzer, progress: Progress | None = None) -> Scores:
-    """Classify the crops of a metadata.csv folder (resized to the model's input size)."""
-    records = read_face_folder(root)
+def crop_verdict(probability: float, analyzer: Analyzer) -> str:
+    """What the service would say of a single face with this probability."""
+    if probability >= analyzer.model.fake_at_or_above:
+        return Verdict.FAKE.value
+    return (Verdict.REAL if probability < analyzer.model.real_below else Verdict.UNCERTAIN).value
+
+
+def select_crops(
+    records: list[FaceRecord], validation_of: Path | None, sample: int | None, seed: int = 0
+) -> list[FaceRecord]:
+    """The validation split of a training config (groups it never trained on), then at most
+    `sample` of those drawn at random."""
+    if validation_of is not None:
+        from .train import load_train_settings
+
+        split = load_train_settings(validation_of)
+        kept = without_groups(records, split.exclude_groups)
+        records = split_by_group(kept, split.validation_fraction, split.seed)[1]
+    if sample is not None and sample < len(records):
+        chosen = np.random.default_rng(seed).choice(len(records), sample, replace=False)
+        records = [records[i] for i in sorted(chosen)]
+    return records
+
+
+def score_crops(
+    root: Path,
+    analyzer: Analyzer,
+    progress: Progress | None = None,
+    records: list[FaceRecord] | None = None,
+) -> Scores:
+    """Classify the crops of a metadata.csv folder (all, or the given records) as the service
+    would have cut them."""
+    records = read_face_folder(root) if records is None else records
     size = analyzer.engine.preprocessing.input_size
     scores = Scores()
     for start in range(0, len(records), CROP_BATCH):
@@ -73,6 +106,7 @@ def score_crops(root: Path, analyzer: Analyzer, progress: Progress | None = None
             scores.labels.append(record.label)
             scores.probabilities.append(float(probability))
             scores.sources.append(record.source)
+            scores.verdicts.append(crop_verdict(float(probability), analyzer))
         if progress is not None:
             progress(min(start + CROP_BATCH, len(records)), len(records))
     return scores
@@ -100,6 +134,7 @@ def score_media(root: Path, analyzer: Analyzer, progress: Progress | None = None
         scores.labels.append(label)
         scores.probabilities.append(probability)
         scores.sources.append(str(path.parent.relative_to(root)))
+        scores.verdicts.append(result.verdict.value)
         if progress is not None:
             progress(done, len(labelled))
     return scores
@@ -119,10 +154,17 @@ def report(scores: Scores, threshold: float) -> dict[str, Any]:
             scores.labels, scores.probabilities, scores.sources, threshold
         ).items()
     }
+    # Verdicts by true class: e.g. how many real files the service would have called fake.
+    summary["verdicts"] = {
+        name: dict(
+            Counter(v for v, y in zip(scores.verdicts, scores.labels, strict=True) if y == value)
+        )
+        for name, value in LABEL_FOLDERS.items()
+    }
     summary["files"] = [
-        {"file": name, "label": label, "probability": round(probability, 6)}
-        for name, label, probability in zip(
-            scores.names, scores.labels, scores.probabilities, strict=True
+        {"file": name, "label": label, "probability": round(probability, 6), "verdict": verdict}
+        for name, label, probability, verdict in zip(
+            scores.names, scores.labels, scores.probabilities, scores.verdicts, strict=True
         )
     ]
     return summary
@@ -162,11 +204,23 @@ def write_plots(scores: Scores, folder: Path) -> list[Path]:
 
 
 def evaluate(
-    path: Path, analyzer: Analyzer, output: Path, progress: Progress | None = None
+    path: Path,
+    analyzer: Analyzer,
+    output: Path,
+    progress: Progress | None = None,
+    validation_of: Path | None = None,
+    sample: int | None = None,
 ) -> dict[str, Any]:
-    """Score PATH (crops or media), write report.json and the plots to output."""
+    """Score PATH (crops or media), write report.json and the plots to output. For crops,
+    validation_of and sample narrow the records (see select_crops)."""
     is_crops = (path / METADATA_FILE).is_file()
-    scores = (score_crops if is_crops else score_media)(path, analyzer, progress)
+    if is_crops:
+        records = select_crops(read_face_folder(path), validation_of, sample)
+        scores = score_crops(path, analyzer, progress, records)
+    elif validation_of is not None or sample is not None:
+        raise ValueError("--validation-of and --sample apply to crop folders (metadata.csv)")
+    else:
+        scores = score_media(path, analyzer, progress)
     summary = {
         "kind": "crops" if is_crops else "media",
         **report(scores, analyzer.model.fake_at_or_above),
@@ -188,6 +242,7 @@ def summary_lines(summary: dict[str, Any]) -> Sequence[str]:
     keys = ("n", "auc", "log_loss", "accuracy", "f1", "precision", "recall", "eer", "threshold")
     lines = ["  ".join(f"{key} {number(summary[key])}" for key in keys)]
     lines.append(f"confusion {summary['confusion']}  no_face {summary['no_face']}")
+    lines.append(f"verdicts by class {summary['verdicts']}")
     for source, part in summary["by_source"].items():
         auc, accuracy = number(part["auc"]), number(part["accuracy"])
         lines.append(f"  {source:24} n {part['n']:5}  auc {auc}  accuracy {accuracy}")
