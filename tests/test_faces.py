@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deepfake_stream.augment import jpeg
 from deepfake_stream.config import FaceSettings, LimitSettings, SamplingSettings
 from deepfake_stream.faces import (
     Face,
@@ -144,6 +145,15 @@ def test_detail_limit_matches_between_serving_and_dataset_crops(fixtures: Path) 
     assert np.abs(redone.astype(int) - limited.astype(int)).mean() < 2.0
     assert limit_detail(sharp, native_side=90, max_side=100) is sharp
     assert limit_detail(sharp, native_side=None, max_side=100) is sharp
+
+
+def test_crops_can_end_with_the_training_crops_jpeg_encode(fixtures: Path) -> None:
+    picture = ImagePicture(np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB")))
+    box = (45.0, 90.0, 345.0, 390.0)
+    plain = crop_face(picture, box, margin=0.0, size=CROP)
+    encoded = crop_face(picture, box, margin=0.0, size=CROP, jpeg_quality=75)
+    assert np.array_equal(encoded, jpeg(plain, 75))
+    assert 0 < np.abs(encoded.astype(int) - plain.astype(int)).mean() < 5
 
 
 def test_tracks_survive_movement_and_new_people_get_new_ids() -> None:

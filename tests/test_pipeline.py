@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_stream.aggregate import Verdict
+from deepfake_stream.config import Settings
 from deepfake_stream.errors import CorruptMediaError
 from deepfake_stream.pipeline import UNTRAINED_WARNING, AnalysisOptions, Analyzer
 from deepfake_stream.schema import AnalysisResult
@@ -30,14 +31,14 @@ def test_video_result_holds_segments_people_model_settings_and_timings(
     assert result.probability == pytest.approx(
         sum(s.probability for s in result.segments if s.probability is not None) / 8, abs=1e-3
     )
-    assert result.model.untrained and result.model.weights_name == "untrained"
+    assert not result.model.untrained and result.model.weights_name == "srm-lite0-dfdc"
     assert len(result.model.weights_sha256) == 64
     assert result.settings.segments == 8 and result.settings.frames_per_segment == 4
     assert result.timings.total_ms >= result.timings.decode_ms + result.timings.detect_ms
     assert min(result.timings.decode_ms, result.timings.detect_ms, result.timings.classify_ms) > 0
-    # An untrained model never claims real or fake, and says why.
-    assert result.verdict is Verdict.UNCERTAIN
-    assert UNTRAINED_WARNING in result.warnings
+    assert UNTRAINED_WARNING not in result.warnings
+    # The shipped crop geometry is the one in force.
+    assert result.settings.crop_margin == -0.15 and result.settings.max_native_side == 160
     # The schema round-trips through JSON.
     assert AnalysisResult.model_validate_json(result.model_dump_json()) == result
 
@@ -77,3 +78,18 @@ def test_truncated_video_result_says_what_is_missing(analyzer: Analyzer, fixture
     assert any("truncated" in warning for warning in result.warnings)
     assert result.segments[-1].probability is None  # nothing was seen there
     assert result.segments[0].probability is not None
+
+
+def test_an_untrained_model_never_judges_and_says_why(settings: Settings, fixtures: Path) -> None:
+    untrained_settings = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"weights": None})}
+    )
+    untrained = Analyzer(untrained_settings)
+    try:
+        result = untrained.analyze(fixtures / "photo.jpg")
+    finally:
+        untrained.close()
+    assert result.model.untrained and result.model.weights_name == "untrained"
+    assert result.verdict is Verdict.UNCERTAIN
+    assert UNTRAINED_WARNING in result.warnings
+    assert result.settings.crop_margin == settings.faces.margin  # the config's geometry

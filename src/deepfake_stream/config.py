@@ -29,12 +29,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The trained release in weights/ (relative to the working directory, like every path here).
+SHIPPED_WEIGHTS = Path("weights/srm-lite0-dfdc.json")
+
+
 class ModelSettings(_Section):
     # Registry name of the detector architecture (see deepfake_stream.model.list_detectors()).
     architecture: str = "srm_efficientnet_lite0"
-    # Manifest of trained weights (weights/*.json). None: ImageNet backbone with an untrained
-    # head, reported as untrained in every result.
-    weights: Path | None = None
+    # Manifest of trained weights (weights/*.json; the shipped release by default). None:
+    # ImageNet backbone with an untrained head, reported as untrained in every result.
+    weights: Path | None = SHIPPED_WEIGHTS
     # Inference engine: eager PyTorch, or ONNX Runtime (exported from the same model).
     engine: Literal["torch", "onnx"] = "onnx"
     # "cpu", "cuda", "cuda:N", or a list: one model replica per listed device.
@@ -93,6 +97,9 @@ class FaceSettings(_Section):
     # A face region wider than this is reduced to it before resizing to the model's input, so
     # that a face keeps no more detail than the training crops had (the manifest's value wins).
     max_native_side: int | None = Field(default=None, ge=16)
+    # Encode each crop as JPEG at this quality and decode it, as the training crops were (the
+    # manifest's value wins).
+    crop_jpeg_quality: int | None = Field(default=None, ge=1, le=100)
     # At most this many faces per frame, the largest first.
     max_faces_per_frame: int = Field(default=8, ge=1)
     # Frames per MTCNN call: 4 is as fast as 8 on CPU with half the transient memory.

@@ -20,12 +20,13 @@ import numpy as np
 from PIL import Image
 
 from .aggregate import Verdict
+from .augment import jpeg
 from .bench import media_files
 from .data import METADATA_FILE, FaceRecord, read_face_folder, split_by_group, without_groups
 from .errors import DeepfakeStreamError
 from .faces import limit_detail
 from .metrics import breakdown, classification_report, roc_curve
-from .pipeline import Analyzer
+from .pipeline import Analyzer, LoadedModel
 
 NO_FACE_PROBABILITY = 0.5  # what a file without a face counts as: a coin toss, not a drop
 CROP_BATCH = 64  # crops read and classified at a time
@@ -53,12 +54,13 @@ def label_from_path(relative: Path) -> int | None:
     return None
 
 
-def _dataset_crop(record: FaceRecord, size: int, max_native_side: int | None) -> np.ndarray:
-    """A dataset crop as the service would have cut it (input size, detail limit)."""
+def _dataset_crop(record: FaceRecord, size: int, model: LoadedModel) -> np.ndarray:
+    """A dataset crop as the service would have cut it (input size, detail limit, encoding)."""
     image = Image.open(record.path).convert("RGB")
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
-    return limit_detail(np.asarray(image), record.native_side, max_native_side)
+    crop = limit_detail(np.asarray(image), record.native_side, model.max_native_side)
+    return crop if model.crop_jpeg_quality is None else jpeg(crop, model.crop_jpeg_quality)
 
 
 def crop_verdict(probability: float, analyzer: Analyzer) -> str:
@@ -98,7 +100,7 @@ def score_crops(
     scores = Scores()
     for start in range(0, len(records), CROP_BATCH):
         chunk = records[start : start + CROP_BATCH]
-        crops = np.stack([_dataset_crop(r, size, analyzer.model.max_native_side) for r in chunk])
+        crops = np.stack([_dataset_crop(r, size, analyzer.model) for r in chunk])
         logits = analyzer.engine.logits(crops).astype(np.float64)
         probabilities = 1 / (1 + np.exp(-logits / analyzer.model.temperature))
         for record, probability in zip(chunk, probabilities, strict=True):

@@ -18,6 +18,7 @@ from PIL import Image
 from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms, roi_align
 
+from .augment import jpeg
 from .config import FaceSettings
 from .media import Picture
 
@@ -71,16 +72,19 @@ def crop_face(
     size: int,
     offset_y: float = 0.0,
     max_native_side: int | None = None,
+    jpeg_quality: int | None = None,
 ) -> np.ndarray:
     """Square crop (see square_crop_box), resized to size x size. Outside the frame is black.
 
     With max_native_side, a larger region is first reduced to that side: a face keeps no more
-    detail than the model saw in training (see weights/README.md, "Crop resolution")."""
+    detail than the model saw in training. With jpeg_quality, the crop is JPEG-encoded and
+    decoded last, as every training crop was (see weights/README.md, "Crop encoding")."""
     x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, margin, offset_y))
     region = Image.fromarray(picture.crop_rgb((x1, y1, x2, y2)))
     if max_native_side is not None and region.width > max_native_side:
         region = region.resize((max_native_side, max_native_side), Image.Resampling.BILINEAR)
-    return np.asarray(region.resize((size, size), Image.Resampling.BILINEAR))
+    crop = np.asarray(region.resize((size, size), Image.Resampling.BILINEAR))
+    return crop if jpeg_quality is None else jpeg(crop, jpeg_quality)
 
 
 def limit_detail(crop: np.ndarray, native_side: int | None, max_side: int | None) -> np.ndarray:
@@ -301,6 +305,7 @@ class FaceDetector:
                         self.crop_size,
                         self.settings.crop_offset_y,
                         self.settings.max_native_side,
+                        self.settings.crop_jpeg_quality,
                     ),
                 )
             )

@@ -62,6 +62,7 @@ class LoadedModel:
     crop_margin: float  # face crop geometry in force (see faces.square_crop_box)
     crop_offset_y: float
     max_native_side: int | None  # face regions wider than this are reduced to it first
+    crop_jpeg_quality: int | None  # crops are JPEG-encoded at this quality last
     manifest: WeightsManifest | None
 
 
@@ -131,6 +132,9 @@ class Analyzer:
             max_native_side=manifest.max_native_side
             if manifest
             else settings.faces.max_native_side,
+            crop_jpeg_quality=manifest.crop_jpeg_quality
+            if manifest
+            else settings.faces.crop_jpeg_quality,
             manifest=manifest,
         )
         if self.model.real_below > self.model.fake_at_or_above:
@@ -144,6 +148,7 @@ class Analyzer:
                 "margin": self.model.crop_margin,
                 "crop_offset_y": self.model.crop_offset_y,
                 "max_native_side": self.model.max_native_side,
+                "crop_jpeg_quality": self.model.crop_jpeg_quality,
             }
         )
         self.faces = FaceDetector(
@@ -383,6 +388,7 @@ class Analyzer:
                 crop_margin=self.model.crop_margin,
                 crop_offset_y=self.model.crop_offset_y,
                 max_native_side=self.model.max_native_side,
+                crop_jpeg_quality=self.model.crop_jpeg_quality,
             ),
             timings=timings,
             warnings=warnings,

@@ -86,6 +86,7 @@ class SettingsUsed(_Schema):
     crop_margin: float
     crop_offset_y: float
     max_native_side: int | None
+    crop_jpeg_quality: int | None
 
 
 class Timings(_Schema):

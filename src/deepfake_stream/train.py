@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from .augment import AugmentOptions, augment
+from .augment import AugmentOptions, augment, jpeg
 from .data import FaceRecord, class_weights, read_face_folder, split_by_group, without_groups
 from .faces import limit_detail
 from .metrics import choose_thresholds, classification_report, fit_temperature
@@ -67,6 +67,10 @@ class TrainSettings(BaseModel):
     # Crops whose source face was wider than this are reduced to it (then resized back), and
     # serving does the same: the model never sees more detail than the median DFDC crop has.
     max_native_side: int | None = Field(default=160, ge=16)
+    # Every crop, training and validation, ends with a JPEG encode at this quality, and so does
+    # every serving crop: the dataset's crops are all JPEG quality 75, and a model trained on
+    # them reads a crop without JPEG blocking as a cue (measured: weights/README.md).
+    crop_jpeg_quality: int | None = Field(default=75, ge=1, le=100)
     max_train: int | None = None  # cap on training records (quick runs)
     max_validation: int | None = None
     workers: int = Field(default=2, ge=0)
@@ -170,6 +174,8 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 label = 1
             crop = jitter_geometry(crop, rng, self.settings.geometry_jitter)
             crop = augment(crop, rng, self.augment_options)
+        if self.settings.crop_jpeg_quality is not None:
+            crop = jpeg(crop, self.settings.crop_jpeg_quality)
         return to_tensor(crop, self.preprocessing), torch.tensor(float(label))
 
 
@@ -380,6 +386,7 @@ def _write_release(
         crop_margin=settings.crop_margin,
         crop_offset_y=settings.crop_offset_y,
         max_native_side=settings.max_native_side,
+        crop_jpeg_quality=settings.crop_jpeg_quality,
         temperature=temperature,
         thresholds=Thresholds(real_below=real_below, fake_at_or_above=fake_at_or_above),
         training_data=training_data,

@@ -43,7 +43,8 @@ class WeightsManifest(BaseModel):
     std: tuple[float, float, float]
     crop_margin: float  # face crop margin the model was trained with...
     crop_offset_y: float = 0.0  # ...and the crop centre's shift, in box heights...
-    max_native_side: int | None = None  # ...and the most source pixels a crop side keeps
+    max_native_side: int | None = None  # ...the most source pixels a crop side keeps...
+    crop_jpeg_quality: int | None = None  # ...and the JPEG encode every crop ends with
     temperature: float = Field(default=1.0, gt=0.0)  # logits are divided by this
     thresholds: Thresholds
     training_data: str  # what it was trained on, with the data's terms

@@ -20,6 +20,7 @@ class ModelCard(ModelResult):
     crop_margin: float
     crop_offset_y: float
     max_native_side: int | None
+    crop_jpeg_quality: int | None
     real_below: float
     fake_at_or_above: float
     manifest: WeightsManifest | None
@@ -39,6 +40,7 @@ async def model_card(analyzer: AnalyzerDep) -> ModelCard:
         crop_margin=model.crop_margin,
         crop_offset_y=model.crop_offset_y,
         max_native_side=model.max_native_side,
+        crop_jpeg_quality=model.crop_jpeg_quality,
         real_below=model.real_below,
         fake_at_or_above=model.fake_at_or_above,
         manifest=model.manifest,
