@@ -59,9 +59,22 @@ def test_analyze_json_prints_one_result_per_file(
     assert photo_result.media.type == "image"
     assert len(photo_result.people) == 1
     for result in (video_result, photo_result):
-        assert result.model.untrained is True
-        assert result.verdict == "uncertain"
-    assert code == 0  # untrained: nothing is judged fake, even with --fail-on-fake
+        assert result.model.untrained is False
+    assert video_result.verdict == "real"
+    assert photo_result.verdict != "fake"
+    assert code == 0  # real media: nothing judged fake, so --fail-on-fake does not fire
+
+
+def test_the_shipped_model_flags_an_unseen_dfdc_fake(
+    fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = str(fixtures / "fake_dfdc_2s.mp4")
+    code = main(["analyze", "--config", DEFAULT_CONFIG, "--json", "--fail-on-fake", fake])
+    result = AnalysisResult.model_validate_json(capsys.readouterr().out)
+    assert result.verdict == "fake"
+    assert result.probability is not None
+    assert result.probability >= result.settings.fake_at_or_above
+    assert code == 5
 
 
 def test_analyze_table(fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,10 +91,10 @@ def test_analyze_table(fixtures: Path, capsys: pytest.CaptureFixture[str]) -> No
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["file", "type", "verdict", "p(fake)", "faces", "people", "time"]
     rows = {line.split()[0]: line.split() for line in lines[1:3]}
-    assert rows["photo.jpg"][1:3] == ["image", "uncertain"]
+    assert rows["photo.jpg"][1] == "image" and rows["photo.jpg"][2] in ("real", "uncertain")
     assert rows["photo.jpg"][4:6] == ["1", "1"]  # one face, one person
     assert rows["noface.jpg"][1:6] == ["image", "no_face", "-", "0", "0"]
-    assert "untrained" in lines[-1]
+    assert not any("untrained" in line for line in lines)
 
 
 def test_unreadable_input_exits_4_and_the_rest_is_reported(
@@ -94,7 +107,7 @@ def test_unreadable_input_exits_4_and_the_rest_is_reported(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4
     photo, corrupt, absent, noface = (json.loads(line) for line in lines)
-    assert AnalysisResult.model_validate(photo).verdict == "uncertain"
+    assert AnalysisResult.model_validate(photo).verdict in ("real", "uncertain")
     assert corrupt["file_name"] == "corrupt.jpg"
     assert corrupt["error"]["code"] == "corrupt_media"
     assert absent["file_name"] == "missing.mp4"
