@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from .aggregate import Verdict
+from .aggregate import verdict_for
 from .augment import jpeg
 from .bench import media_files
 from .data import METADATA_FILE, FaceRecord, read_face_folder, split_by_group, without_groups
 from .errors import DeepfakeStreamError
-from .faces import limit_detail
+from .faces import read_dataset_crop
 from .metrics import breakdown, classification_report, roc_curve
 from .pipeline import Analyzer, LoadedModel
 
@@ -56,18 +55,8 @@ def label_from_path(relative: Path) -> int | None:
 
 def _dataset_crop(record: FaceRecord, size: int, model: LoadedModel) -> np.ndarray:
     """A dataset crop as the service would have cut it (input size, detail limit, encoding)."""
-    image = Image.open(record.path).convert("RGB")
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
-    crop = limit_detail(np.asarray(image), record.native_side, model.max_native_side)
+    crop = read_dataset_crop(record.path, record.native_side, size, model.max_native_side)
     return crop if model.crop_jpeg_quality is None else jpeg(crop, model.crop_jpeg_quality)
-
-
-def crop_verdict(probability: float, analyzer: Analyzer) -> str:
-    """What the service would say of a single face with this probability."""
-    if probability >= analyzer.model.fake_at_or_above:
-        return Verdict.FAKE.value
-    return (Verdict.REAL if probability < analyzer.model.real_below else Verdict.UNCERTAIN).value
 
 
 def select_crops(
@@ -97,18 +86,21 @@ def score_crops(
     would have cut them."""
     records = read_face_folder(root) if records is None else records
     size = analyzer.engine.preprocessing.input_size
+    model = analyzer.model
     scores = Scores()
     for start in range(0, len(records), CROP_BATCH):
         chunk = records[start : start + CROP_BATCH]
-        crops = np.stack([_dataset_crop(r, size, analyzer.model) for r in chunk])
+        crops = np.stack([_dataset_crop(r, size, model) for r in chunk])
         logits = analyzer.engine.logits(crops).astype(np.float64)
-        probabilities = 1 / (1 + np.exp(-logits / analyzer.model.temperature))
+        probabilities = 1 / (1 + np.exp(-logits / model.temperature))
         for record, probability in zip(chunk, probabilities, strict=True):
             scores.names.append(str(record.path.relative_to(root)))
             scores.labels.append(record.label)
             scores.probabilities.append(float(probability))
             scores.sources.append(record.source)
-            scores.verdicts.append(crop_verdict(float(probability), analyzer))
+            # What the service would say of a single face with this probability.
+            verdict = verdict_for(float(probability), model.real_below, model.fake_at_or_above)
+            scores.verdicts.append(verdict.value)
         if progress is not None:
             progress(min(start + CROP_BATCH, len(records)), len(records))
     return scores

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -95,6 +96,16 @@ def limit_detail(crop: np.ndarray, native_side: int | None, max_side: int | None
     size = crop.shape[0]
     image = Image.fromarray(crop).resize((max_side, max_side), Image.Resampling.BILINEAR)
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def read_dataset_crop(
+    path: Path, native_side: int | None, size: int, max_native_side: int | None
+) -> np.ndarray:
+    """A crop cut elsewhere (a dataset's image file), at size x size with the detail limit."""
+    image = Image.open(path).convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return limit_detail(np.asarray(image), native_side, max_native_side)
 
 
 def brighten_if_dark(batch: np.ndarray) -> np.ndarray:

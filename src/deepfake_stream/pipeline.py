@@ -115,6 +115,19 @@ class Analyzer:
             if manifest
             else UNTRAINED_THRESHOLDS
         )
+        # The crop geometry the weights were trained with wins over the config's.
+        face_settings = (
+            settings.faces
+            if manifest is None
+            else settings.faces.model_copy(
+                update={
+                    "margin": manifest.crop_margin,
+                    "crop_offset_y": manifest.crop_offset_y,
+                    "max_native_side": manifest.max_native_side,
+                    "crop_jpeg_quality": manifest.crop_jpeg_quality,
+                }
+            )
+        )
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
@@ -127,14 +140,10 @@ class Analyzer:
             fake_at_or_above=settings.verdict.fake_at_or_above
             if settings.verdict.fake_at_or_above is not None
             else fake_at,
-            crop_margin=manifest.crop_margin if manifest else settings.faces.margin,
-            crop_offset_y=manifest.crop_offset_y if manifest else settings.faces.crop_offset_y,
-            max_native_side=manifest.max_native_side
-            if manifest
-            else settings.faces.max_native_side,
-            crop_jpeg_quality=manifest.crop_jpeg_quality
-            if manifest
-            else settings.faces.crop_jpeg_quality,
+            crop_margin=face_settings.margin,
+            crop_offset_y=face_settings.crop_offset_y,
+            max_native_side=face_settings.max_native_side,
+            crop_jpeg_quality=face_settings.crop_jpeg_quality,
             manifest=manifest,
         )
         if self.model.real_below > self.model.fake_at_or_above:
@@ -142,14 +151,6 @@ class Analyzer:
         self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
         self._decoders = ThreadPoolExecutor(
             max_workers=max(2, settings.server.max_concurrent), thread_name_prefix="dfs-decode"
-        )
-        face_settings = settings.faces.model_copy(
-            update={
-                "margin": self.model.crop_margin,
-                "crop_offset_y": self.model.crop_offset_y,
-                "max_native_side": self.model.max_native_side,
-                "crop_jpeg_quality": self.model.crop_jpeg_quality,
-            }
         )
         self.faces = FaceDetector(
             face_settings,

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from .augment import AugmentOptions, augment, jpeg
 from .data import FaceRecord, class_weights, read_face_folder, split_by_group, without_groups
-from .faces import limit_detail
+from .faces import read_dataset_crop
 from .metrics import choose_thresholds, classification_report, fit_temperature
 from .model import DeepfakeDetector, Preprocessing, create_detector
 from .sbi import SBIOptions, self_blend
@@ -160,11 +160,12 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         record = self.records[index]
-        size = self.preprocessing.input_size
-        image = Image.open(record.path).convert("RGB")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
-        crop = limit_detail(np.asarray(image), record.native_side, self.settings.max_native_side)
+        crop = read_dataset_crop(
+            record.path,
+            record.native_side,
+            self.preprocessing.input_size,
+            self.settings.max_native_side,
+        )
         label = record.label
         if self.training:
             rng = np.random.default_rng((self.settings.seed, self.epoch, index))
