@@ -284,6 +284,9 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     loss_function = nn.BCEWithLogitsLoss()
 
     first_epoch = 0
+    # The last epoch's validation logits, reused for calibration (None after a resume that
+    # had no epoch left to run).
+    validation: tuple[np.ndarray, np.ndarray] | None = None
     if settings.checkpoint.is_file():
         state = torch.load(settings.checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -320,7 +323,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
                     total_loss / seen,
                     seen / (time.perf_counter() - started),
                 )
-        logits, labels = predict_logits(model, validation_loader, device)
+        logits, labels = validation = predict_logits(model, validation_loader, device)
         report = classification_report(labels, 1 / (1 + np.exp(-logits)), 0.5)
         log.info(
             "epoch %d/%d  train loss %.4f  val loss %.4f  val auc %s  %.0f s",
@@ -352,17 +355,19 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     )
     if settings.data_terms:
         training_data += f" Terms: {settings.data_terms}"
-    return _write_release(model, settings, validation_loader, command, training_data)
+    if validation is None:
+        validation = predict_logits(model, validation_loader, device)
+    return _write_release(model, settings, validation, command, training_data)
 
 
 def _write_release(
     model: DeepfakeDetector,
     settings: TrainSettings,
-    validation_loader: DataLoader[tuple[torch.Tensor, torch.Tensor]],
+    validation: tuple[np.ndarray, np.ndarray],
     command: str | None,
     training_data: str,
 ) -> Path:
-    logits, labels = predict_logits(model, validation_loader, settings.device)
+    logits, labels = validation
     temperature = fit_temperature(logits, labels)
     probabilities = 1 / (1 + np.exp(-logits / temperature))
     real_below, fake_at_or_above = choose_thresholds(labels, probabilities)
