@@ -25,7 +25,7 @@ def test_explore_notebook_runs_on_a_tiny_folder(face_folder: Path, tmp_path: Pat
         {
             "DATA": str(face_folder),
             "MANIFEST": str(SHIPPED_MANIFEST),
-            "TRAIN_CONFIG": str(REPO / "configs" / "train" / "dfdc-lite0.yaml"),
+            "TRAIN_CONFIG": str(REPO / "configs" / "train" / "dfdc-lite0-gpu.yaml"),
             "VALIDATION_ONLY": False,
             "PER_CLASS": 4,
             "SEED": 0,

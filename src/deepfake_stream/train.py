@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # A progress line every this many optimiser steps (an epoch on CPU takes tens of minutes).
 LOG_EVERY_STEPS = 100
+# Real crops per MTCNN batch when finding the landmarks that self-blending needs.
+LANDMARK_BATCH = 64
 
 Landmarks = dict[Path, np.ndarray]  # crop path -> (5, 2) MTCNN points in crop pixels
 
@@ -97,15 +99,23 @@ def crop_landmarks(
     wanted = [r for r in records if r.label == 0 and r.path not in known]
     if wanted:
         # The crops are faces already: accept weak detections, keep the most confident.
-        settings = FaceSettings(min_confidence=0.5, min_confidence_in_track=0.5)
+        settings = FaceSettings(
+            min_confidence=0.5, min_confidence_in_track=0.5, detect_batch_size=LANDMARK_BATCH
+        )
         detector = FaceDetector(settings, crop_size=size)
-        for record in wanted:
-            pixels = np.asarray(Image.open(record.path).convert("RGB"))
-            (faces,) = detector.detect([ImagePicture(pixels)], short_side=pixels.shape[0])
-            if faces:
-                best = max(faces, key=lambda face: face.confidence)
-                scale = size / pixels.shape[0]  # crops are used at the model's input size
-                known[record.path] = np.asarray(best.landmarks, dtype=np.float32) * scale
+        for start in range(0, len(wanted), LANDMARK_BATCH):
+            # Dataset crops share one size, so a chunk goes through MTCNN as one batch (one
+            # crop at a time took 675 s for 12,063 crops on 2 cores).
+            chunk = wanted[start : start + LANDMARK_BATCH]
+            pixels = [np.asarray(Image.open(record.path).convert("RGB")) for record in chunk]
+            short_side = min(min(image.shape[:2]) for image in pixels)
+            found = detector.detect([ImagePicture(image) for image in pixels], short_side)
+            for record, image, faces in zip(chunk, pixels, found, strict=True):
+                if faces:
+                    best = max(faces, key=lambda face: face.confidence)
+                    scale = size / min(image.shape[:2])  # crops are used at the input size
+                    points = np.asarray(best.landmarks, dtype=np.float32) * scale
+                    known[record.path] = points
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             arrays: dict[str, Any] = {str(path): points for path, points in known.items()}
@@ -397,10 +407,19 @@ def _write_release(
         thresholds=Thresholds(real_below=real_below, fake_at_or_above=fake_at_or_above),
         training_data=training_data,
         training_command=command or " ".join(sys.argv),
-        trained_on=f"{settings.device} on {platform.node() or 'unknown host'}",
+        trained_on=_hardware(settings.device),
         metrics=metrics,
     )
     manifest_path = settings.output / f"{settings.name}.json"
     manifest_path.write_text(manifest.model_dump_json(indent=2) + "\n")
     log.info("wrote %s (sha256 %s), validation %s", manifest_path, sha[:12], metrics)
     return manifest_path
+
+
+def _hardware(device: str) -> str:
+    """Where a release was trained, for its manifest: device, its name, torch, host."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(torch.device(device))
+    else:
+        name = platform.processor() or platform.machine()
+    return f"{device} ({name}), torch {torch.__version__}, on {platform.node() or 'unknown host'}"
