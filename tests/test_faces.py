@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from deepfake_stream.augment import jpeg
@@ -17,6 +18,7 @@ from deepfake_stream.faces import (
     iou,
     keep_confirmed_tracks,
     limit_detail,
+    nms_per_frame,
     square_crop_box,
 )
 from deepfake_stream.media import ImagePicture, load_media
@@ -187,3 +189,26 @@ def test_weak_detections_survive_only_on_a_confirmed_track() -> None:
     kept, ids = keep_confirmed_tracks(frames, tracks, min_confidence=0.9)
     assert [[f.confidence for f in faces] for faces in kept] == [[0.95], [0.7], [0.99]]
     assert ids == [[0], [0], [0]]
+
+
+def test_nms_never_suppresses_a_box_of_another_frame() -> None:
+    # Frame 1's box lies partly outside its frame (negative coordinates): shifted by the usual
+    # per-frame offset it would land exactly on frame 0's box.
+    boxes = torch.tensor([[100.0, 100.0, 200.0, 200.0], [-101.0, -101.0, -1.0, -1.0]])
+    scores = torch.tensor([0.9, 0.8])
+    frames = torch.tensor([0, 1])
+    for overlap in ("union", "min"):
+        assert sorted(nms_per_frame(boxes, scores, frames, 0.5, overlap).tolist()) == [0, 1]
+
+
+def test_min_overlap_nms_of_a_frame_does_not_depend_on_its_batch() -> None:
+    # Two overlapping boxes with the same (saturated) score: the first one listed wins,
+    # whatever else is in the batch.
+    frame = torch.tensor([[10.0, 10.0, 110.0, 110.0], [0.0, 0.0, 120.0, 120.0]])
+    alone = nms_per_frame(frame, torch.ones(2), torch.zeros(2, dtype=torch.long), 0.7, "min")
+    others = torch.rand(40, 4) * 50 + torch.tensor([0.0, 0.0, 60.0, 60.0])
+    batch = torch.cat([others, frame])
+    frames = torch.cat([torch.arange(40) % 3, torch.full((2,), 3)])
+    kept = nms_per_frame(batch, torch.ones(42), frames, 0.7, "min")
+    assert alone.tolist() == [0]
+    assert [int(i) - 40 for i in kept if frames[i] == 3] == [0]

@@ -41,6 +41,7 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     manifest_path = train(settings, command="test")
     detector, manifest = load_trained_detector(manifest_path)
     assert manifest.training_command == "test"
+    assert manifest.trained_on.startswith("cpu (") and torch.__version__ in manifest.trained_on
     assert (manifest.crop_margin, manifest.crop_offset_y) == (-0.15, 0.10)
     assert manifest.max_native_side == settings.max_native_side == 160
     assert manifest.temperature > 0
@@ -54,6 +55,18 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     train(settings.model_copy(update={"epochs": 2}), command="test")
     assert torch.load(settings.checkpoint, weights_only=True)["epoch"] == 2
     assert detector.preprocessing.input_size == size
+
+
+def test_landmarks_found_in_batches_match_one_crop_at_a_time(
+    face_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = read_face_folder(face_folder)
+    batched = crop_landmarks(records, 224)
+    monkeypatch.setattr("deepfake_stream.train.LANDMARK_BATCH", 1)
+    single = crop_landmarks(records, 224)
+    assert batched.keys() == single.keys() and len(batched) >= 3
+    for path, points in batched.items():
+        np.testing.assert_allclose(points, single[path], atol=0.5)
 
 
 def test_warmup_then_cosine() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from facenet_pytorch.models.utils.detect_face import (
-    batched_nms_numpy,
     bbreg,
     generateBoundingBox,
     pad,
@@ -108,6 +108,53 @@ def read_dataset_crop(
     return limit_detail(np.asarray(image), native_side, max_native_side)
 
 
+def nms_per_frame(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    frames: torch.Tensor,
+    threshold: float,
+    overlap: Literal["union", "min"] = "union",
+) -> torch.Tensor:
+    """Non-maximum suppression within each frame of a batch; returns the kept indices.
+
+    A frame's faces must not depend on the other frames of its batch. torchvision's batched
+    NMS keeps frames apart by shifting each frame's boxes by frame index x (largest coordinate
+    + 1), which fails for boxes with negative coordinates (faces cut by the frame's edge):
+    shifting every box to start at 0 first keeps them apart, and overlaps do not change.
+    facenet-pytorch's "Min" NMS also breaks ties (O-Net scores saturate at 1.0) in an order
+    that depends on the whole batch, so that one runs frame by frame with a stable order.
+    """
+    if boxes.numel() == 0:
+        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
+    if overlap == "union":
+        return batched_nms(boxes - boxes.min(), scores, frames, threshold)
+    boxes_np, scores_np, frames_np = (t.cpu().numpy() for t in (boxes, scores, frames))
+    keep: list[int] = []
+    for frame in np.unique(frames_np):
+        (mine,) = np.nonzero(frames_np == frame)
+        kept = _nms_min_overlap(boxes_np[mine], scores_np[mine], threshold)
+        keep.extend(int(mine[i]) for i in kept)
+    return torch.as_tensor(keep, dtype=torch.int64, device=boxes.device)
+
+
+def _nms_min_overlap(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+    """Greedy NMS where overlap is intersection over the smaller box (MTCNN's last stage);
+    equal scores keep their input order."""
+    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        width = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1)
+        height = np.maximum(
+            0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1
+        )
+        order = rest[width * height / np.minimum(area[best], area[rest]) <= threshold]
+    return keep
+
+
 def brighten_if_dark(batch: np.ndarray) -> np.ndarray:
     """Gamma-correct frames whose mean luminance is below DARK_FRAME_LUMINANCE."""
     out = batch
@@ -196,7 +243,7 @@ class FaceDetector:
             level_boxes, level_owners = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
             candidates.append(level_boxes)
             owners.append(level_owners)
-            keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], level_owners, MTCNN_NMS[0])
+            keep = nms_per_frame(level_boxes[:, :4], level_boxes[:, 4], level_owners, MTCNN_NMS[0])
             picks.append(keep + offset)
             offset += level_boxes.shape[0]
             scale *= MTCNN_PYRAMID_FACTOR
@@ -206,7 +253,7 @@ class FaceDetector:
             return empty
         pick = torch.cat(picks)
         boxes, image_inds = torch.cat(candidates)[pick], torch.cat(owners)[pick]
-        keep = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[1])
+        keep = nms_per_frame(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[1])
         keep = _top_per_image(keep, image_inds[keep], MTCNN_MAX_CANDIDATES_PER_FRAME)
         boxes, image_inds = boxes[keep], image_inds[keep]
         extent_w, extent_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
@@ -230,7 +277,7 @@ class FaceDetector:
         passed = scores[:, 1] > thresholds[1]
         boxes = torch.cat((boxes[passed, :4], scores[passed, 1:2]), dim=1)
         image_inds, regression = image_inds[passed], regression[passed]
-        keep = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[2])
+        keep = nms_per_frame(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[2])
         boxes = rerec(bbreg(boxes[keep], regression[keep]))
         image_inds = image_inds[keep]
 
@@ -256,7 +303,7 @@ class FaceDetector:
             dim=2,
         )
         boxes = bbreg(boxes, regression)
-        keep = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[3], "Min")
+        keep = nms_per_frame(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[3], "min")
         boxes_np = boxes[keep].cpu().numpy().astype(np.float64)
         points_np = points[keep].cpu().numpy().astype(np.float64)
         owners_np = image_inds[keep].cpu().numpy()
