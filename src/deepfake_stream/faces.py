@@ -127,7 +127,8 @@ def nms_per_frame(
     if boxes.numel() == 0:
         return torch.empty((0,), dtype=torch.int64, device=boxes.device)
     if overlap == "union":
-        return batched_nms(boxes - boxes.min(), scores, frames, threshold)
+        survivors: torch.Tensor = batched_nms(boxes - boxes.min(), scores, frames, threshold)
+        return survivors
     boxes_np, scores_np, frames_np = (t.cpu().numpy() for t in (boxes, scores, frames))
     keep: list[int] = []
     for frame in np.unique(frames_np):
