@@ -206,7 +206,8 @@ def test_min_overlap_nms_of_a_frame_does_not_depend_on_its_batch() -> None:
     # whatever else is in the batch.
     frame = torch.tensor([[10.0, 10.0, 110.0, 110.0], [0.0, 0.0, 120.0, 120.0]])
     alone = nms_per_frame(frame, torch.ones(2), torch.zeros(2, dtype=torch.long), 0.7, "min")
-    others = torch.rand(40, 4) * 50 + torch.tensor([0.0, 0.0, 60.0, 60.0])
+    corners = torch.rand(40, 4, generator=torch.Generator().manual_seed(0)) * 50
+    others = corners + torch.tensor([0.0, 0.0, 60.0, 60.0])
     batch = torch.cat([others, frame])
     frames = torch.cat([torch.arange(40) % 3, torch.full((2,), 3)])
     kept = nms_per_frame(batch, torch.ones(42), frames, 0.7, "min")

@@ -58,7 +58,7 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
 
 
 def test_landmarks_found_in_batches_match_one_crop_at_a_time(
-    face_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    face_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = read_face_folder(face_folder)
     batched = crop_landmarks(records, 224)

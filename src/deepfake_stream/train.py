@@ -108,14 +108,15 @@ def crop_landmarks(
             # crop at a time took 675 s for 12,063 crops on 2 cores).
             chunk = wanted[start : start + LANDMARK_BATCH]
             pixels = [np.asarray(Image.open(record.path).convert("RGB")) for record in chunk]
-            short_side = min(min(image.shape[:2]) for image in pixels)
-            found = detector.detect([ImagePicture(image) for image in pixels], short_side)
+            # No crop is downscaled for detection; crops of another size go one at a time.
+            full_size = max(min(image.shape[:2]) for image in pixels)
+            found = detector.detect([ImagePicture(image) for image in pixels], full_size)
             for record, image, faces in zip(chunk, pixels, found, strict=True):
                 if faces:
                     best = max(faces, key=lambda face: face.confidence)
-                    scale = size / min(image.shape[:2])  # crops are used at the input size
-                    points = np.asarray(best.landmarks, dtype=np.float32) * scale
-                    known[record.path] = points
+                    # Crops are used resized to size x size.
+                    scale = np.array([size / image.shape[1], size / image.shape[0]])
+                    known[record.path] = (np.asarray(best.landmarks) * scale).astype(np.float32)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             arrays: dict[str, Any] = {str(path): points for path, points in known.items()}
