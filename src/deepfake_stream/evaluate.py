@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from .aggregate import verdict_for
-from .augment import jpeg
 from .bench import media_files
-from .data import METADATA_FILE, FaceRecord, read_face_folder, split_by_group, without_groups
+from .data import METADATA_FILE, FaceRecord, read_face_folder
 from .errors import DeepfakeStreamError
 from .faces import read_dataset_crop
 from .metrics import breakdown, classification_report, roc_curve
-from .pipeline import Analyzer, LoadedModel
+from .pipeline import Analyzer
+from .train import grouped_split, load_train_settings
 
 NO_FACE_PROBABILITY = 0.5  # what a file without a face counts as: a coin toss, not a drop
 CROP_BATCH = 64  # crops read and classified at a time
@@ -53,23 +53,13 @@ def label_from_path(relative: Path) -> int | None:
     return None
 
 
-def _dataset_crop(record: FaceRecord, size: int, model: LoadedModel) -> np.ndarray:
-    """A dataset crop as the service would have cut it (input size, detail limit, encoding)."""
-    crop = read_dataset_crop(record.path, record.native_side, size, model.max_native_side)
-    return crop if model.crop_jpeg_quality is None else jpeg(crop, model.crop_jpeg_quality)
-
-
 def select_crops(
     records: list[FaceRecord], validation_of: Path | None, sample: int | None, seed: int = 0
 ) -> list[FaceRecord]:
     """The validation split of a training config (groups it never trained on), then at most
     `sample` of those drawn at random."""
     if validation_of is not None:
-        from .train import load_train_settings
-
-        split = load_train_settings(validation_of)
-        kept = without_groups(records, split.exclude_groups)
-        records = split_by_group(kept, split.validation_fraction, split.seed)[1]
+        records = grouped_split(records, load_train_settings(validation_of))[1]
     if sample is not None and sample < len(records):
         chosen = np.random.default_rng(seed).choice(len(records), sample, replace=False)
         records = [records[i] for i in sorted(chosen)]
@@ -90,7 +80,15 @@ def score_crops(
     scores = Scores()
     for start in range(0, len(records), CROP_BATCH):
         chunk = records[start : start + CROP_BATCH]
-        crops = np.stack([_dataset_crop(r, size, model) for r in chunk])
+        # As the service would have cut them: detail limit and JPEG encode included.
+        crops = np.stack(
+            [
+                read_dataset_crop(
+                    r.path, r.native_side, size, model.max_native_side, model.crop_jpeg_quality
+                )
+                for r in chunk
+            ]
+        )
         logits = analyzer.engine.logits(crops).astype(np.float64)
         probabilities = 1 / (1 + np.exp(-logits / model.temperature))
         for record, probability in zip(chunk, probabilities, strict=True):

@@ -99,13 +99,19 @@ def limit_detail(crop: np.ndarray, native_side: int | None, max_side: int | None
 
 
 def read_dataset_crop(
-    path: Path, native_side: int | None, size: int, max_native_side: int | None
+    path: Path,
+    native_side: int | None,
+    size: int,
+    max_native_side: int | None,
+    jpeg_quality: int | None = None,
 ) -> np.ndarray:
-    """A crop cut elsewhere (a dataset's image file), at size x size with the detail limit."""
+    """A crop cut elsewhere (a dataset's image file), at size x size with the detail limit and,
+    with jpeg_quality, the JPEG encode that crop_face ends with."""
     image = Image.open(path).convert("RGB")
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
-    return limit_detail(np.asarray(image), native_side, max_native_side)
+    crop = limit_detail(np.asarray(image), native_side, max_native_side)
+    return crop if jpeg_quality is None else jpeg(crop, jpeg_quality)
 
 
 def nms_per_frame(

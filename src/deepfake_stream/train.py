@@ -84,6 +84,15 @@ def load_train_settings(path: Path) -> TrainSettings:
     return TrainSettings.model_validate(yaml.safe_load(path.read_text()) or {})
 
 
+def grouped_split(
+    records: Sequence[FaceRecord], settings: TrainSettings
+) -> tuple[list[FaceRecord], list[FaceRecord]]:
+    """Training and validation records as this config splits them: its held-out groups
+    dropped, the rest split by group (no source video on both sides)."""
+    kept = without_groups(records, settings.exclude_groups)
+    return split_by_group(kept, settings.validation_fraction, settings.seed)
+
+
 def crop_landmarks(
     records: Sequence[FaceRecord], size: int, cache: Path | None = None
 ) -> Landmarks:
@@ -237,10 +246,7 @@ def predict_logits(
 def train(settings: TrainSettings, command: str | None = None) -> Path:
     """Train, calibrate and write a weights release; returns the manifest's path."""
     torch.manual_seed(settings.seed)
-    records = without_groups(read_face_folder(settings.data), settings.exclude_groups)
-    train_records, validation_records = split_by_group(
-        records, settings.validation_fraction, settings.seed
-    )
+    train_records, validation_records = grouped_split(read_face_folder(settings.data), settings)
     rng = np.random.default_rng(settings.seed)
     if settings.max_train is not None and len(train_records) > settings.max_train:
         chosen = rng.choice(len(train_records), settings.max_train, replace=False)
