@@ -21,7 +21,7 @@ from numpy.fft import irfft2, rfft2
 from PIL import Image
 
 from deepfake_stream.config import FaceSettings
-from deepfake_stream.faces import FaceDetector
+from deepfake_stream.detection.faces import FaceDetector
 from deepfake_stream.media import ImagePicture
 
 SEARCH_FRAMES = (0, 1, 2, 5, 10, 30, 60, 150)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from deepfake_stream.config import FaceSettings
-from deepfake_stream.faces import FaceDetector
+from deepfake_stream.detection.faces import FaceDetector
 from deepfake_stream.media import ImagePicture
 
 SAMPLE_SEED = 0

@@ -15,9 +15,9 @@ import yaml
 
 from deepfake_stream.cli import main
 from deepfake_stream.config import Settings
-from deepfake_stream.model import create_detector
+from deepfake_stream.detection.model import create_detector
+from deepfake_stream.detection.weights import WeightsManifest, save_detector_weights
 from deepfake_stream.schema import AnalysisResult
-from deepfake_stream.weights import WeightsManifest, save_detector_weights
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = str(REPO / "configs" / "default.yaml")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_stream.config import Settings, load_settings
-from deepfake_stream.engine import check_devices
+from deepfake_stream.detection.engine import check_devices
 from deepfake_stream.errors import ConfigError, DeviceUnavailableError
 
 CONFIGS = Path(__file__).parent.parent / "configs"

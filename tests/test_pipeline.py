@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_stream.aggregate import Verdict
 from deepfake_stream.config import Settings
+from deepfake_stream.detection.aggregate import Verdict
 from deepfake_stream.errors import CorruptMediaError
 from deepfake_stream.pipeline import UNTRAINED_WARNING, AnalysisOptions, Analyzer
 from deepfake_stream.schema import AnalysisResult

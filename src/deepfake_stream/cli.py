@@ -250,8 +250,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .api import build_app
-    from .engine import check_devices
-    from .weights import read_manifest, verified_weights_path
+    from .detection.engine import check_devices
+    from .detection.weights import read_manifest, verified_weights_path
 
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -304,7 +304,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from .evaluate import evaluate, summary_lines
+    from .training.evaluate import evaluate, summary_lines
 
     if not _is_folder(args.path):
         return EXIT_USAGE
@@ -334,7 +334,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export_onnx(args: argparse.Namespace, settings: Settings) -> int:
-    from .engine import export_onnx
+    from .detection.engine import export_onnx
     from .pipeline import load_detector
 
     detector, manifest, sha = load_detector(settings)
@@ -345,7 +345,7 @@ def _export_onnx(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import load_train_settings, train
+    from .training.train import load_train_settings, train
 
     settings = load_train_settings(args.config)
     print(train(settings, command=f"deepfake-stream train --config {args.config}"))

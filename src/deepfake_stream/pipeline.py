@@ -14,13 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregate import ScoredFace, Verdict, aggregate, verdict_for
 from .config import Settings
-from .engine import InferenceEngine, build_engine
+from .detection.aggregate import ScoredFace, Verdict, aggregate, verdict_for
+from .detection.engine import InferenceEngine, build_engine
+from .detection.faces import Face, FaceDetector, assign_tracks, keep_confirmed_tracks
+from .detection.model import DeepfakeDetector, create_detector, get_spec
+from .detection.weights import (
+    UNTRAINED_THRESHOLDS,
+    WeightsManifest,
+    load_trained_detector,
+    state_dict_sha256,
+)
 from .errors import ConfigError
-from .faces import Face, FaceDetector, assign_tracks, keep_confirmed_tracks
 from .media import LoadedMedia, MediaKind, SampledFrame, load_media, sniff_file
-from .model import DeepfakeDetector, create_detector, get_spec
 from .schema import (
     AnalysisResult,
     FaceResult,
@@ -32,7 +38,6 @@ from .schema import (
     Timings,
     TrackBox,
 )
-from .weights import UNTRAINED_THRESHOLDS, WeightsManifest, load_trained_detector, state_dict_sha256
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .aggregate import Verdict
+from .detection.aggregate import Verdict
 
 BoxList = tuple[float, float, float, float]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ... import __version__
+from ...detection.weights import WeightsManifest
 from ...schema import ModelResult
-from ...weights import WeightsManifest
 from ..deps import AnalyzerDep
 
 router = APIRouter(prefix="/v1", tags=["model"])

@@ -3,6 +3,10 @@
 A folder holds images plus metadata.csv with at least the columns `file` (relative path),
 `label` (REAL or FAKE) and `group` (the source video: a real video and the fakes made from it
 share one). Splits are made by group, never by file, or the same face leaks into both sides.
+
+Every record has a family: "real" for real faces; for fakes, the row's `family` column where
+the folder has one, else the family the training config gives the folder (e.g. dfdc,
+generated). Sampling and evaluation are balanced and reported per family.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ REQUIRED_COLUMNS = ("file", "label", "group")
 LABELS = {"REAL": 0, "FAKE": 1}
 # Optional columns: the crop's size before it was resized (dfdc-faces has them).
 SIZE_COLUMNS = ("original_width", "original_height")
+FAMILY_COLUMN = "family"
+REAL_FAMILY = "real"  # the family of every real face
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,12 @@ class FaceRecord:
     group: str  # source video; the unit of splitting
     source: str  # first folder of the relative path (e.g. real, fake), for breakdowns
     native_side: int | None = None  # longer side of the crop before it was resized, if known
+    family: str = REAL_FAMILY  # "real", or the manipulation family of a fake
 
 
-def read_face_folder(root: Path) -> list[FaceRecord]:
-    """Records of a metadata.csv folder, checked: known labels, files present."""
+def read_face_folder(root: Path, fake_family: str = "fake") -> list[FaceRecord]:
+    """Records of a metadata.csv folder, checked: known labels, files present. Fakes without
+    a `family` column value belong to fake_family."""
     metadata = root / METADATA_FILE
     if not metadata.is_file():
         raise FileNotFoundError(f"{metadata} not found: expected a {METADATA_FILE} layout")
@@ -51,10 +59,20 @@ def read_face_folder(root: Path) -> list[FaceRecord]:
             source = relative.parts[0] if len(relative.parts) > 1 else "."
             sides = [row.get(column) or "" for column in SIZE_COLUMNS]
             native_side = max(int(side) for side in sides) if all(sides) else None
+            family = (
+                REAL_FAMILY
+                if LABELS[label] == 0
+                else (row.get(FAMILY_COLUMN) or "").strip() or fake_family
+            )
             records.append(
-                FaceRecord(path, LABELS[label], row["group"].strip(), source, native_side)
+                FaceRecord(path, LABELS[label], row["group"].strip(), source, native_side, family)
             )
     return records
+
+
+def read_face_folders(folders: Sequence[tuple[Path, str]]) -> list[FaceRecord]:
+    """The records of several (folder, fake family) pairs, in order."""
+    return [record for root, family in folders for record in read_face_folder(root, family)]
 
 
 def group_fraction(group: str, seed: int) -> float:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_stream.data import (
+from deepfake_stream.training.data import (
     FaceRecord,
     class_weights,
     read_face_folder,

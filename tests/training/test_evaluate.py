@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from deepfake_stream.cli import main
-from deepfake_stream.data import read_face_folder, split_by_group, without_groups
-from deepfake_stream.evaluate import NO_FACE_PROBABILITY, evaluate, label_from_path
 from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.training.data import read_face_folder, split_by_group, without_groups
+from deepfake_stream.training.evaluate import NO_FACE_PROBABILITY, evaluate, label_from_path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

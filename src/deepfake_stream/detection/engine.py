@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ModelSettings
-from .errors import ConfigError, DeviceUnavailableError
+from ..config import ModelSettings
+from ..errors import ConfigError, DeviceUnavailableError
 from .model import DeepfakeDetector, Preprocessing
 
 ONNX_OPSET = 17

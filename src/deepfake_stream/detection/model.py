@@ -18,7 +18,7 @@ import timm
 import torch
 from torch import nn
 
-from .errors import ConfigError, WeightsError
+from ..errors import ConfigError, WeightsError
 
 # The three classic SRM high-pass kernels (Fridrich & Kodovsky, 2012).
 SRM_KV = [

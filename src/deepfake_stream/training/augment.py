@@ -8,11 +8,12 @@ All randomness comes from the caller's `np.random.Generator`, so a seed fixes th
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, fields
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageStat
+
+from ..detection.faces import jpeg
 
 # Filters a video pipeline might rescale with; one is drawn for each resize.
 RESAMPLE_FILTERS = (
@@ -174,15 +175,6 @@ def rescale(
     )
     small = Image.fromarray(crop).resize(small_size, down)
     return np.array(small.resize((width, height), up))
-
-
-def jpeg(crop: np.ndarray, quality: int) -> np.ndarray:
-    """The crop after a JPEG encode and decode at `quality` (Pillow's scale, 1-100)."""
-    buffer = io.BytesIO()
-    Image.fromarray(crop).save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.array(decoded.convert("RGB"))
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from deepfake_stream.config import ModelSettings
-from deepfake_stream.engine import build_engine, check_devices
+from deepfake_stream.detection.engine import build_engine, check_devices
+from deepfake_stream.detection.model import DeepfakeDetector, create_detector
 from deepfake_stream.errors import ConfigError, DeviceUnavailableError
-from deepfake_stream.model import DeepfakeDetector, create_detector
 from deepfake_stream.pipeline import Analyzer
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_exported_shipped_weights_give_the_same_probabilities(
 
     from deepfake_stream.cli import main
     from deepfake_stream.config import load_settings
-    from deepfake_stream.weights import load_trained_detector
+    from deepfake_stream.detection.weights import load_trained_detector
 
     config = REPO / "configs" / "default.yaml"
     manifest_path = load_settings(config).model.weights

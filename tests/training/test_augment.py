@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_stream.augment import (
+from deepfake_stream.config import FaceSettings
+from deepfake_stream.detection.faces import FaceDetector
+from deepfake_stream.media import ImagePicture
+from deepfake_stream.training.augment import (
     AugmentOptions,
     augment,
     gaussian_blur,
@@ -17,9 +20,6 @@ from deepfake_stream.augment import (
     jpeg,
     rescale,
 )
-from deepfake_stream.config import FaceSettings
-from deepfake_stream.faces import FaceDetector
-from deepfake_stream.media import ImagePicture
 
 CROP = 224
 ALL_ON = AugmentOptions(

@@ -8,14 +8,14 @@ import timm
 import torch
 from PIL import Image
 
-from deepfake_stream.errors import ConfigError
-from deepfake_stream.model import (
+from deepfake_stream.detection.model import (
     SRMFilter,
     create_detector,
     get_spec,
     list_detectors,
     load_imagenet_backbone,
 )
+from deepfake_stream.errors import ConfigError
 
 # ImageNet classes a portrait lands in (jersey, fur coat, hair spray, ...), and "vault" for the
 # arcade of noface.jpg.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,8 @@ from PIL import Image
 from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms, roi_align
 
-from .augment import jpeg
-from .config import FaceSettings
-from .media import Picture
+from ..config import FaceSettings
+from ..media import Picture
 
 # Frames darker than this mean luminance (0..1) are brightened for the detector only:
 # MTCNN misses faces in underexposed footage that a person sees easily.
@@ -86,6 +86,15 @@ def crop_face(
         region = region.resize((max_native_side, max_native_side), Image.Resampling.BILINEAR)
     crop = np.asarray(region.resize((size, size), Image.Resampling.BILINEAR))
     return crop if jpeg_quality is None else jpeg(crop, jpeg_quality)
+
+
+def jpeg(crop: np.ndarray, quality: int) -> np.ndarray:
+    """The crop after a JPEG encode and decode at `quality` (Pillow's scale, 1-100)."""
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.array(decoded.convert("RGB"))
 
 
 def limit_detail(crop: np.ndarray, native_side: int | None, max_side: int | None) -> np.ndarray:

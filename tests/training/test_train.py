@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_stream.data import read_face_folder, split_by_group
-from deepfake_stream.model import get_spec
-from deepfake_stream.train import (
+from deepfake_stream.detection.model import get_spec
+from deepfake_stream.detection.weights import load_trained_detector
+from deepfake_stream.training.data import read_face_folder, split_by_group
+from deepfake_stream.training.train import (
     TrainSettings,
     crop_landmarks,
     jitter_geometry,
@@ -16,7 +17,6 @@ from deepfake_stream.train import (
     train,
     warmup_cosine,
 )
-from deepfake_stream.weights import load_trained_detector
 
 
 def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
@@ -62,7 +62,7 @@ def test_landmarks_found_in_batches_match_one_crop_at_a_time(
 ) -> None:
     records = read_face_folder(face_folder)
     batched = crop_landmarks(records, 224)
-    monkeypatch.setattr("deepfake_stream.train.LANDMARK_BATCH", 1)
+    monkeypatch.setattr("deepfake_stream.training.train.LANDMARK_BATCH", 1)
     single = crop_landmarks(records, 224)
     assert batched.keys() == single.keys() and len(batched) >= 3
     for path, points in batched.items():
@@ -86,7 +86,7 @@ def test_geometry_jitter_keeps_size_and_varies() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    sorted((Path(__file__).parent.parent / "configs" / "train").glob("*.yaml")),
+    sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml")),
     ids=lambda p: p.name,
 )
 def test_every_training_config_loads(path: Path) -> None:

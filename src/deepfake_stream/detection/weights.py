@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load_file, save_file
 
-from .errors import WeightsError
+from ..errors import WeightsError
 from .model import DeepfakeDetector, create_detector
 
 HASH_CHUNK_BYTES = 1 << 20
@@ -35,7 +35,7 @@ class WeightsManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str  # human name of this release of weights
-    architecture: str  # registry name (deepfake_stream.model)
+    architecture: str  # registry name (deepfake_stream.detection.model)
     file: str  # safetensors file, relative to the manifest
     sha256: str  # of that file
     input_size: int  # preprocessing contract: crop side...

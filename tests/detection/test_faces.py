@@ -7,15 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_stream.augment import jpeg
 from deepfake_stream.config import FaceSettings, LimitSettings, SamplingSettings
-from deepfake_stream.faces import (
+from deepfake_stream.detection.faces import (
     Face,
     FaceDetector,
     assign_tracks,
     brighten_if_dark,
     crop_face,
     iou,
+    jpeg,
     keep_confirmed_tracks,
     limit_detail,
     nms_per_frame,

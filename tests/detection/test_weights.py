@@ -6,9 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepfake_stream.detection.model import create_detector
+from deepfake_stream.detection.weights import (
+    load_trained_detector,
+    read_manifest,
+    save_detector_weights,
+)
 from deepfake_stream.errors import WeightsError
-from deepfake_stream.model import create_detector
-from deepfake_stream.weights import load_trained_detector, read_manifest, save_detector_weights
 
 
 def _write_release(tmp_path: Path, **overrides: object) -> Path:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepfake_stream.aggregate import (
+from deepfake_stream.detection.aggregate import (
     ScoredFace,
     Verdict,
     aggregate,

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from .aggregate import verdict_for
-from .bench import media_files
+from ..bench import media_files
+from ..detection.aggregate import verdict_for
+from ..detection.faces import read_dataset_crop
+from ..errors import DeepfakeStreamError
+from ..pipeline import Analyzer
 from .data import METADATA_FILE, FaceRecord, read_face_folder
-from .errors import DeepfakeStreamError
-from .faces import read_dataset_crop
 from .metrics import breakdown, classification_report, roc_curve
-from .pipeline import Analyzer
 from .train import grouped_split, load_train_settings
 
 NO_FACE_PROBABILITY = 0.5  # what a file without a face counts as: a coin toss, not a drop

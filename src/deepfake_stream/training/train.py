@@ -25,13 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from .augment import AugmentOptions, augment, jpeg
+from ..detection.faces import jpeg, read_dataset_crop
+from ..detection.model import DeepfakeDetector, Preprocessing, create_detector
+from ..detection.weights import Thresholds, WeightsManifest, save_detector_weights
+from .augment import AugmentOptions, augment
 from .data import FaceRecord, class_weights, read_face_folder, split_by_group, without_groups
-from .faces import read_dataset_crop
 from .metrics import choose_thresholds, classification_report, fit_temperature
-from .model import DeepfakeDetector, Preprocessing, create_detector
 from .sbi import SBIOptions, self_blend
-from .weights import Thresholds, WeightsManifest, save_detector_weights
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,9 @@ def crop_landmarks(
     records: Sequence[FaceRecord], size: int, cache: Path | None = None
 ) -> Landmarks:
     """MTCNN's five points on each real crop (self-blending needs them), cached on disk."""
-    from .config import FaceSettings
-    from .faces import FaceDetector
-    from .media import ImagePicture
+    from ..config import FaceSettings
+    from ..detection.faces import FaceDetector
+    from ..media import ImagePicture
 
     known: Landmarks = {}
     if cache is not None and cache.is_file():

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from deepfake_stream.metrics import (
+from deepfake_stream.training.metrics import (
     TEMPERATURE_MIN,
     apply_temperature,
     breakdown,

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from deepfake_stream.config import FaceSettings
-from deepfake_stream.faces import FaceDetector, square_crop_box
+from deepfake_stream.detection.faces import FaceDetector, square_crop_box
 from deepfake_stream.media import ImagePicture
-from deepfake_stream.sbi import SBIOptions, self_blend
+from deepfake_stream.training.sbi import SBIOptions, self_blend
 
 CROP = 224
 FULL = SBIOptions(blend_ratios=(1.0,))  # always blend at full strength

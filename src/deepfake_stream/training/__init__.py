@@ -1,0 +1,1 @@
+"""Training and evaluation: data folders, augmentation, synthesised fakes, metrics."""
