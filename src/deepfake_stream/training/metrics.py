@@ -2,7 +2,8 @@
 
 Labels are 1 = fake, 0 = real; a score or probability is "how fake". A sample is predicted
 fake when its probability is at or above the threshold (as in `aggregate.verdict_for`).
-Everything here is plain numpy on whole arrays: evaluation sets are small enough for memory.
+The standard metrics are scikit-learn's; the temperature fit and the threshold choice, which
+it lacks, are here. Evaluation sets are small enough to hold in memory.
 
 Quantities that need both classes (AUC, EER) raise ValueError when called directly on one
 class; `classification_report` catches that case and reports them as None instead.
@@ -18,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from sklearn import metrics as sk_metrics
 
 log = logging.getLogger(__name__)
 
@@ -76,37 +78,31 @@ def _counts_by_value(y: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArr
     return values, fakes, reals
 
 
-def _roc_counts(y: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(false positives, true positives, thresholds) as counts, thresholds from +inf down."""
-    _require_both_classes(y, "ROC curve")
-    values, fakes, reals = _counts_by_value(y, s)
-    tp = np.concatenate([[0.0], np.cumsum(fakes[::-1])])
-    fp = np.concatenate([[0.0], np.cumsum(reals[::-1])])
-    return fp, tp, np.concatenate([[np.inf], values[::-1]])
-
-
 def roc_curve(labels: ArrayLike, scores: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ROC points (fpr, tpr, thresholds), thresholds strictly decreasing.
+    """ROC points (fpr, tpr, thresholds), thresholds strictly decreasing (scikit-learn's, with
+    every distinct score kept).
 
     Point i predicts fake for score >= thresholds[i]. Tied scores move together, so a tie
     between a fake and a real is one diagonal step. The first point is (0, 0) at +inf; the
     last is (1, 1) at the lowest score.
     """
-    fp, tp, thresholds = _roc_counts(*_as_labels_and_scores(labels, scores))
-    return fp / fp[-1], tp / tp[-1], thresholds
+    y, s = _as_labels_and_scores(labels, scores)
+    _require_both_classes(y, "ROC curve")
+    fpr, tpr, thresholds = sk_metrics.roc_curve(y, s, drop_intermediate=False)
+    return fpr, tpr, thresholds.astype(np.float64)
 
 
 def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
-    """Area under the ROC curve (trapezoids): P(fake scores above real), ties count 1/2."""
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    """Area under the ROC curve: P(fake scores above real), ties count 1/2."""
+    y, s = _as_labels_and_scores(labels, scores)
+    _require_both_classes(y, "ROC curve")
+    return float(sk_metrics.roc_auc_score(y, s))
 
 
 def log_loss(labels: ArrayLike, probabilities: ArrayLike, eps: float = LOG_LOSS_EPS) -> float:
     """Mean binary cross-entropy in nats, probabilities clipped to [eps, 1 - eps]."""
     y, p = _as_probabilities(labels, probabilities)
-    p = np.clip(p, eps, 1.0 - eps)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+    return float(sk_metrics.log_loss(y, np.clip(p, eps, 1.0 - eps), labels=[0.0, 1.0]))
 
 
 def equal_error_rate(labels: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
@@ -117,10 +113,12 @@ def equal_error_rate(labels: ArrayLike, scores: ArrayLike) -> tuple[float, float
     the threshold. When the previous point is the +inf sentinel, the threshold is the highest
     score.
     """
-    fp, tp, thresholds = _roc_counts(*_as_labels_and_scores(labels, scores))
-    positives, negatives = tp[-1], fp[-1]
-    fpr = fp / negatives
-    # FNR - FPR scaled by positives * negatives: exact integers, so a crossing is found exactly.
+    y, s = _as_labels_and_scores(labels, scores)
+    fpr, tpr, thresholds = roc_curve(y, s)
+    positives, negatives = float(y.sum()), float(y.size - y.sum())
+    # Back to whole counts: FNR - FPR scaled by positives * negatives is then an exact integer,
+    # so a crossing is found exactly.
+    tp, fp = np.rint(tpr * positives), np.rint(fpr * negatives)
     gap = (positives - tp) * negatives - fp * positives
     i = int(np.argmax(gap <= 0.0))  # exists: the last point has FNR 0 < FPR 1
     if gap[i] == 0.0:
@@ -138,13 +136,8 @@ def confusion(labels: ArrayLike, predictions: ArrayLike) -> dict[str, int]:
     y, predicted = _as_labels_and_scores(labels, predictions)
     if not np.all((predicted == 0.0) | (predicted == 1.0)):
         raise ValueError("predictions must be 0 (real) or 1 (fake)")
-    truth, guess = y == 1.0, predicted == 1.0
-    return {
-        "tn": int(np.sum(~truth & ~guess)),
-        "fp": int(np.sum(~truth & guess)),
-        "fn": int(np.sum(truth & ~guess)),
-        "tp": int(np.sum(truth & guess)),
-    }
+    tn, fp, fn, tp = sk_metrics.confusion_matrix(y, predicted, labels=[0.0, 1.0]).ravel()
+    return {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
