@@ -68,6 +68,28 @@ class ModelSettings(_Section):
         return [self.device] if isinstance(self.device, str) else list(self.device)
 
 
+# The fitted fusion of the shipped branches (weights/README.md).
+SHIPPED_FUSION = Path("weights/fusion.json")
+
+
+class FusionSettings(_Section):
+    # Fusion manifest (weights/fusion.json): the other branches' weights, the fusion weights and
+    # the thresholds of the fused probability. None: the face branch alone, with the
+    # thresholds of its own manifest.
+    manifest: Path | None = None  # SHIPPED_FUSION once shipped
+    # The branches that run: any of the manifest's (the weights renormalise over them).
+    branches: list[Literal["face", "frequency"]] = ["face"]
+
+    @field_validator("branches")
+    @classmethod
+    def _check_branches(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("fusion.branches is empty: name at least one branch")
+        if len(set(value)) != len(value):
+            raise ValueError(f"fusion.branches repeats a branch: {value}")
+        return value
+
+
 class SamplingSettings(_Section):
     # The video's duration is cut into this many equal segments...
     segments: int = Field(default=8, ge=1, le=128)
@@ -164,6 +186,7 @@ class Settings(BaseSettings):
     )
 
     model: ModelSettings = ModelSettings()
+    fusion: FusionSettings = FusionSettings()
     sampling: SamplingSettings = SamplingSettings()
     faces: FaceSettings = FaceSettings()
     verdict: VerdictSettings = VerdictSettings()

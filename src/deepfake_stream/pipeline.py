@@ -9,16 +9,24 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .config import Settings
-from .detection.aggregate import ScoredFace, Verdict, aggregate, verdict_for
+from .detection.aggregate import Aggregate, ScoredFace, Verdict, aggregate, verdict_for
 from .detection.engine import InferenceEngine, build_engine
 from .detection.faces import Face, FaceDetector, assign_tracks, keep_confirmed_tracks
-from .detection.model import DeepfakeDetector, create_detector, get_spec
+from .detection.fusion import (
+    Branch,
+    FusionManifest,
+    disagreement_warning,
+    fuse_logits,
+    parse_branches,
+    read_fusion_manifest,
+)
+from .detection.model import Detector, create_detector, get_spec
 from .detection.weights import (
     UNTRAINED_THRESHOLDS,
     WeightsManifest,
@@ -29,6 +37,7 @@ from .errors import ConfigError
 from .media import LoadedMedia, MediaKind, SampledFrame, load_media, sniff_file
 from .schema import (
     AnalysisResult,
+    BranchWeights,
     FaceResult,
     MediaResult,
     ModelResult,
@@ -92,7 +101,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def load_detector(settings: Settings) -> tuple[DeepfakeDetector, WeightsManifest | None, str]:
+def load_detector(settings: Settings) -> tuple[Detector, WeightsManifest | None, str]:
     """The configured detector: trained weights (verified) or the untrained one; and the
     sha256 that names its weights."""
     spec = get_spec(settings.model.architecture)
@@ -133,6 +142,7 @@ class Analyzer:
                 }
             )
         )
+        self.branch_weights: list[BranchWeights] = []
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
@@ -151,9 +161,22 @@ class Analyzer:
             crop_jpeg_quality=face_settings.crop_jpeg_quality,
             manifest=manifest,
         )
+        self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
+        self.engines: dict[Branch, InferenceEngine] = {Branch.FACE: self.engine}
+        self.temperatures: dict[Branch, float] = {Branch.FACE: self.model.temperature}
+        self.fusion = self._load_fusion(settings, detector, manifest)
+        if self.fusion is not None:
+            self.model = replace(
+                self.model,
+                real_below=settings.verdict.real_below
+                if settings.verdict.real_below is not None
+                else self.fusion.thresholds.real_below,
+                fake_at_or_above=settings.verdict.fake_at_or_above
+                if settings.verdict.fake_at_or_above is not None
+                else self.fusion.thresholds.fake_at_or_above,
+            )
         if self.model.real_below > self.model.fake_at_or_above:
             raise ConfigError("verdict thresholds: real_below must not exceed fake_at_or_above")
-        self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
         self._decoders = ThreadPoolExecutor(
             max_workers=max(2, settings.server.max_concurrent), thread_name_prefix="dfs-decode"
         )
@@ -162,6 +185,59 @@ class Analyzer:
             crop_size=detector.preprocessing.input_size,
             device=settings.model.devices[0],
         )
+
+    def _load_fusion(
+        self, settings: Settings, face: Detector, face_manifest: WeightsManifest | None
+    ) -> FusionManifest | None:
+        """The fusion manifest and the engines of the other branches it names, checked."""
+        branches = parse_branches(settings.fusion.branches)
+        path = settings.fusion.manifest
+        if path is None or face_manifest is None:
+            if path is not None:
+                log.warning("the face branch is untrained: fusion %s is not used", path)
+            if branches != (Branch.FACE,) and path is None:
+                raise ConfigError(
+                    f"fusion.branches {list(branches)} need fusion.manifest; without one only "
+                    "the face branch runs"
+                )
+            return None
+        fusion = read_fusion_manifest(path)
+        if fusion.face_sha256 != face_manifest.sha256:
+            raise ConfigError(
+                f"fusion {path} was fitted for face weights {fusion.face_sha256[:12]}, but "
+                f"model.weights is {face_manifest.sha256[:12]}: use the matching pair"
+            )
+        for branch in branches:
+            if branch is Branch.FACE:
+                continue
+            if branch not in fusion.branch_manifests or branch not in fusion.weights:
+                raise ConfigError(f"fusion {path} has no {branch.value} branch")
+            detector, manifest = load_trained_detector(
+                path.parent / fusion.branch_manifests[branch]
+            )
+            if detector.preprocessing.input_size != face.preprocessing.input_size:
+                raise ConfigError(
+                    f"the {branch.value} branch takes {detector.preprocessing.input_size}-px "
+                    f"crops, the face branch {face.preprocessing.input_size}-px: one crop "
+                    "must serve both"
+                )
+            self.engines[branch] = build_engine(detector, settings.model, manifest.sha256)
+            self.temperatures[branch] = manifest.temperature
+            self.branch_weights.append(
+                BranchWeights(
+                    branch=branch.value,
+                    weights_name=manifest.name,
+                    weights_sha256=manifest.sha256,
+                    temperature=manifest.temperature,
+                )
+            )
+        if Branch.FACE not in branches:
+            del self.engines[Branch.FACE]
+        return fusion
+
+    @property
+    def branches(self) -> list[Branch]:
+        return list(self.engines)
 
     def model_result(self) -> ModelResult:
         """Which model produced a result (also the core of the API's model card)."""
@@ -173,9 +249,29 @@ class Analyzer:
             engine=self.engine.name,
             devices=self.engine.devices,
             temperature=self.model.temperature,
+            branches=[branch.value for branch in self.branches],
+            fusion=None if self.fusion is None else self.fusion.name,
+            branch_weights=self.branch_weights,
         )
 
+    def probabilities(self, crops: np.ndarray) -> tuple[np.ndarray, dict[Branch, np.ndarray]]:
+        """Fused and per-branch calibrated fake probabilities of uint8 crops (N, S, S, 3)."""
+        if not len(crops):
+            empty = np.zeros(0, np.float64)
+            return empty, {branch: empty for branch in self.engines}
+        calibrated = {
+            branch: engine.logits(crops).astype(np.float64) / self.temperatures[branch]
+            for branch, engine in self.engines.items()
+        }
+        per_branch = {branch: _sigmoid(z) for branch, z in calibrated.items()}
+        if self.fusion is None:
+            return per_branch[Branch.FACE], per_branch
+        fused = fuse_logits(calibrated, self.fusion.weights, self.fusion.temperature)
+        return _sigmoid(fused), per_branch
+
     def close(self) -> None:
+        for engine in self.engines.values():
+            engine.close()
         self.engine.close()
         self._decoders.shutdown(wait=True)
 
@@ -244,8 +340,7 @@ class Analyzer:
             if flat
             else np.zeros((0, 1, 1, 3), np.uint8)
         )
-        logits = self.engine.logits(crops) if flat else np.zeros(0, np.float32)
-        probabilities = _sigmoid(logits.astype(np.float64) / self.model.temperature)
+        probabilities, per_branch = self.probabilities(crops)
         if on_progress is not None:
             on_progress("classify", len(flat), len(flat))
         classified = time.perf_counter()
@@ -257,6 +352,7 @@ class Analyzer:
             sampling.frames_per_segment,
             flat,
             probabilities,
+            per_branch,
             file_name,
             Timings(
                 decode_ms=round((decode_finished[0] - started) * 1000, 1),
@@ -294,24 +390,38 @@ class Analyzer:
         frames_per_segment: int,
         flat: list[tuple[int, int, Face]],
         probabilities: np.ndarray,
+        per_branch: dict[Branch, np.ndarray],
         file_name: str | None,
         timings: Timings,
     ) -> AnalysisResult:
         frames = media.frames
-        scored = [
-            ScoredFace(frame_index, frames[frame_index].segment, track_id, float(probability))
-            for (frame_index, track_id, _), probability in zip(flat, probabilities, strict=True)
-        ]
-        summary = aggregate(
-            scored,
-            frames_sampled=len(frames),
-            segments=segments,
-            strategy=self.settings.verdict.strategy,
-            min_track_share=self.settings.verdict.min_track_share,
-        )
+
+        def summarise(values: np.ndarray) -> Aggregate:
+            scored = [
+                ScoredFace(frame_index, frames[frame_index].segment, track_id, float(value))
+                for (frame_index, track_id, _), value in zip(flat, values, strict=True)
+            ]
+            return aggregate(
+                scored,
+                frames_sampled=len(frames),
+                segments=segments,
+                strategy=self.settings.verdict.strategy,
+                min_track_share=self.settings.verdict.min_track_share,
+            )
+
+        summary = summarise(probabilities)
+        branch_summaries = {branch: summarise(values) for branch, values in per_branch.items()}
         thresholds = (self.model.real_below, self.model.fake_at_or_above)
         verdict = verdict_for(summary.probability, *thresholds)
         warnings = list(media.warnings)
+        if self.fusion is not None and verdict in (Verdict.REAL, Verdict.FAKE):
+            disagreement = disagreement_warning(
+                {branch: s.probability for branch, s in branch_summaries.items()},
+                self.fusion.disagreement,
+            )
+            if disagreement is not None:
+                warnings.append(disagreement)
+                verdict = Verdict.UNCERTAIN
         if self.model.untrained:
             warnings.append(UNTRAINED_WARNING)
             if verdict is not Verdict.NO_FACE:
@@ -321,7 +431,9 @@ class Analyzer:
         segment_length = duration / segments if segments else 0.0
         face_results: list[list[FaceResult]] = [[] for _ in range(segments)]
         boxes_per_track: dict[int, list[TrackBox]] = {}
-        for (frame_index, track_id, face), probability in zip(flat, probabilities, strict=True):
+        for index, ((frame_index, track_id, face), probability) in enumerate(
+            zip(flat, probabilities, strict=True)
+        ):
             frame = frames[frame_index]
             box = tuple(round(v, 1) for v in face.box)
             face_results[frame.segment].append(
@@ -331,6 +443,10 @@ class Analyzer:
                     box=box,  # type: ignore[arg-type]
                     detection_confidence=round(face.confidence, 4),
                     probability=round(float(probability), 4),
+                    branches={
+                        branch.value: round(float(values[index]), 4)
+                        for branch, values in per_branch.items()
+                    },
                 )
             )
             boxes_per_track.setdefault(track_id, []).append(
@@ -358,6 +474,10 @@ class Analyzer:
                 frames=len(boxes_per_track[track_id]),
                 votes=track_id in summary.voting_tracks,
                 boxes=boxes_per_track[track_id],
+                branches={
+                    branch.value: round(s.person_probabilities[track_id], 4)
+                    for branch, s in branch_summaries.items()
+                },
             )
             for track_id, probability in summary.person_probabilities.items()
         ]
@@ -365,6 +485,10 @@ class Analyzer:
         return AnalysisResult(
             verdict=verdict,
             probability=None if summary.probability is None else round(summary.probability, 4),
+            branches={
+                branch.value: None if s.probability is None else round(s.probability, 4)
+                for branch, s in branch_summaries.items()
+            },
             file_name=file_name,
             media=MediaResult(
                 type=info.kind.value,
@@ -395,6 +519,7 @@ class Analyzer:
                 crop_offset_y=self.model.crop_offset_y,
                 max_native_side=self.model.max_native_side,
                 crop_jpeg_quality=self.model.crop_jpeg_quality,
+                branches=[branch.value for branch in self.branches],
             ),
             timings=timings,
             warnings=warnings,

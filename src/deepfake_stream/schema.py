@@ -25,7 +25,10 @@ class FaceResult(_Schema):
     time_s: float = Field(description="Time of the sampled frame.")
     box: BoxList = Field(description="Face box [x1, y1, x2, y2] in pixels.")
     detection_confidence: float = Field(description="MTCNN confidence that this is a face.")
-    probability: float = Field(description="Fake probability of this face crop.")
+    probability: float = Field(description="Fake probability of this face crop (fused).")
+    branches: dict[str, float] = Field(
+        description="Each branch's own fake probability for this crop (face, frequency)."
+    )
 
 
 class SegmentResult(_Schema):
@@ -50,6 +53,7 @@ class PersonResult(_Schema):
     frames: int = Field(description="Sampled frames in which this person was seen.")
     votes: bool = Field(description="False for brief tracks that do not count (false alarms).")
     boxes: list[TrackBox]
+    branches: dict[str, float] = Field(description="Each branch's probability for this person.")
 
 
 class MediaResult(_Schema):
@@ -63,8 +67,15 @@ class MediaResult(_Schema):
     frames_sampled: int
 
 
+class BranchWeights(_Schema):
+    branch: str
+    weights_name: str
+    weights_sha256: str
+    temperature: float
+
+
 class ModelResult(_Schema):
-    architecture: str
+    architecture: str = Field(description="The face branch's architecture.")
     weights_name: str
     weights_sha256: str
     untrained: bool = Field(
@@ -73,6 +84,11 @@ class ModelResult(_Schema):
     engine: str
     devices: list[str]
     temperature: float
+    branches: list[str] = Field(description="The branches that ran.")
+    fusion: str | None = Field(description="The fusion manifest in force; null: face alone.")
+    branch_weights: list[BranchWeights] = Field(
+        description="The weights of the branches other than the face branch."
+    )
 
 
 class SettingsUsed(_Schema):
@@ -87,6 +103,7 @@ class SettingsUsed(_Schema):
     crop_offset_y: float
     max_native_side: int | None
     crop_jpeg_quality: int | None
+    branches: list[str]
 
 
 class Timings(_Schema):
@@ -100,9 +117,13 @@ class Timings(_Schema):
 
 
 class AnalysisResult(_Schema):
-    schema_version: Literal["1.0"] = "1.0"
+    schema_version: Literal["1.1"] = "1.1"
     verdict: Verdict
     probability: float | None = Field(description="Fake probability; null for no_face.")
+    branches: dict[str, float | None] = Field(
+        description="Each branch's own probability for the media (null for no_face); the "
+        "probability above fuses them."
+    )
     file_name: str | None = None
     media: MediaResult
     segments: list[SegmentResult]

@@ -9,14 +9,17 @@ import torch
 from deepfake_stream.detection.model import get_spec
 from deepfake_stream.detection.weights import load_trained_detector
 from deepfake_stream.training.data import read_face_folder, split_by_group
+from deepfake_stream.training.samples import jitter_geometry
 from deepfake_stream.training.train import (
     TrainSettings,
     crop_landmarks,
-    jitter_geometry,
     load_train_settings,
     train,
     warmup_cosine,
 )
+
+
+SHARES = {"real": 0.5, "fake": 0.2, "sbi": 0.1, "swap": 0.1, "resolution": 0.05, "mouth": 0.05}
 
 
 def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
@@ -30,14 +33,15 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
         batch_size=4,
         validation_fraction=0.5,
         seed=3,
-        sbi_share=0.3,
+        draw_shares=SHARES,
+        landmarks_cache=tmp_path / "landmarks.npz",
         workers=0,
         checkpoint=tmp_path / "checkpoint.pt",
     )
     size = get_spec(settings.architecture).preprocessing.input_size
-    landmarks = crop_landmarks(read_face_folder(face_folder), size, tmp_path / "lm.npz")
+    landmarks = crop_landmarks(read_face_folder(face_folder), size, settings.landmarks_cache)
     assert len(landmarks) >= 3 and all(p.shape == (5, 2) for p in landmarks.values())
-    assert (tmp_path / "lm.npz").is_file()
+    assert settings.landmarks_cache.is_file()
     manifest_path = train(settings, command="test")
     detector, manifest = load_trained_detector(manifest_path)
     assert manifest.training_command == "test"
@@ -48,7 +52,13 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     assert manifest.thresholds.real_below <= manifest.thresholds.fake_at_or_above
     assert {"n", "auc", "log_loss", "accuracy", "eer"} <= set(manifest.metrics)
     _, validation = split_by_group(read_face_folder(face_folder), 0.5, seed=3)
-    assert manifest.metrics["n"] == len(validation) > 0
+    # Validation: every held-out record, plus each synthesised family made from its reals.
+    reals = sum(1 for r in validation if r.label == 0 and r.path in landmarks)
+    assert reals > 0
+    assert manifest.metrics["n"] == len(validation) + 4 * reals
+    assert set(manifest.family_metrics) == {"fake", "sbi", "swap", "resolution", "mouth"}
+    assert all(0.0 <= m["auc"] <= 1.0 for m in manifest.family_metrics.values())
+    assert manifest.draw_shares == SHARES
     first = torch.load(settings.checkpoint, weights_only=True)
     assert first["epoch"] == 1
     # A second run with more epochs resumes after the first rather than starting over.
@@ -91,5 +101,6 @@ def test_geometry_jitter_keeps_size_and_varies() -> None:
 )
 def test_every_training_config_loads(path: Path) -> None:
     settings = load_train_settings(path)
-    assert not settings.data.is_absolute() and not settings.checkpoint.is_absolute()
+    assert not any(source.path.is_absolute() for source in settings.data)
+    assert not settings.checkpoint.is_absolute()
     assert set(settings.exclude_groups) >= {"lynaeydofd", "qzimuostzz", "ybqmttnept"}

