@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a detector and write a weights release")
     train.add_argument("--config", "-c", type=Path, required=True, help="configs/train/*.yaml")
 
+    fuse = commands.add_parser(
+        "fuse", help="fit the fusion of the branches' releases on validation data"
+    )
+    fuse.add_argument("--config", "-c", type=Path, required=True, help="configs/train/fusion*.yaml")
+
     bench = with_config(commands.add_parser("bench", help="time each stage on a media folder"))
     bench.add_argument("--media", type=Path, default=DEFAULT_BENCH_MEDIA, help="folder to scan")
     bench.add_argument("--repeat", type=int, default=3, help="runs per file (median)")
@@ -116,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "fuse":
+            return _fuse(args)
         settings = load_settings(args.config)
         if args.command == "analyze":
             return _analyze(args, settings)
@@ -349,6 +356,14 @@ def _train(args: argparse.Namespace) -> int:
 
     settings = load_train_settings(args.config)
     print(train(settings, command=f"deepfake-stream train --config {args.config}"))
+    return EXIT_OK
+
+
+def _fuse(args: argparse.Namespace) -> int:
+    from .training.fusion import fit_fusion, load_fusion_fit_settings
+
+    settings = load_fusion_fit_settings(args.config)
+    print(fit_fusion(settings, command=f"deepfake-stream fuse --config {args.config}"))
     return EXIT_OK
 
 

@@ -9,7 +9,6 @@ import torch
 from deepfake_stream.detection.model import get_spec
 from deepfake_stream.detection.weights import load_trained_detector
 from deepfake_stream.training.data import read_face_folder, split_by_group
-from deepfake_stream.training.samples import jitter_geometry
 from deepfake_stream.training.train import (
     TrainSettings,
     crop_landmarks,
@@ -17,7 +16,6 @@ from deepfake_stream.training.train import (
     train,
     warmup_cosine,
 )
-
 
 SHARES = {"real": 0.5, "fake": 0.2, "sbi": 0.1, "swap": 0.1, "resolution": 0.05, "mouth": 0.05}
 
@@ -84,14 +82,6 @@ def test_warmup_then_cosine() -> None:
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(55) == pytest.approx(0.5, abs=0.01)
     assert factor(99) < 0.01
-
-
-def test_geometry_jitter_keeps_size_and_varies() -> None:
-    crop = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    a = jitter_geometry(crop, np.random.default_rng(1), 0.1)
-    b = jitter_geometry(crop, np.random.default_rng(2), 0.1)
-    assert a.shape == crop.shape and not np.array_equal(a, b)
-    assert np.array_equal(jitter_geometry(crop, np.random.default_rng(1), 0.0), crop)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from ..detection.aggregate import verdict_for
 from ..detection.faces import read_dataset_crop
 from ..errors import DeepfakeStreamError
 from ..pipeline import Analyzer
-from .data import METADATA_FILE, FaceRecord, read_face_folder
-from .metrics import breakdown, classification_report, roc_curve
+from .data import METADATA_FILE, REAL_FAMILY, FaceRecord, read_face_folder
+from .metrics import breakdown, classification_report, family_reports, roc_auc, roc_curve
 from .train import grouped_split, load_train_settings
 
 NO_FACE_PROBABILITY = 0.5  # what a file without a face counts as: a coin toss, not a drop
@@ -40,9 +40,27 @@ class Scores:
     labels: list[int] = field(default_factory=list)  # 1 fake, 0 real
     probabilities: list[float] = field(default_factory=list)  # calibrated fake probability
     sources: list[str] = field(default_factory=list)  # source folder, for the breakdown
+    families: list[str] = field(default_factory=list)  # "real", or the fake's family
+    # Each branch's own probability of each file, for the per-branch tables.
+    branches: dict[str, list[float]] = field(default_factory=dict)
     verdicts: list[str] = field(default_factory=list)  # the service's verdict for each
     no_face: list[str] = field(default_factory=list)  # files scored NO_FACE_PROBABILITY
     errors: dict[str, str] = field(default_factory=dict)  # files that could not be analysed
+
+
+def family_from_name(name: str, label: int) -> str:
+    """A media file's family: "real" for reals; for fakes, its name's prefix up to the first
+    underscore (dflive_swap_x.mp4 -> dflive, vasa1_5.mp4 -> vasa1), or "fake" without one."""
+    if label == 0:
+        return REAL_FAMILY
+    stem = Path(name).stem
+    return stem.split("_", 1)[0].lower() if "_" in stem else "fake"
+
+
+def _add_branches(scores: Scores, branches: Mapping[str, float | None]) -> None:
+    for branch, probability in branches.items():
+        value = NO_FACE_PROBABILITY if probability is None else probability
+        scores.branches.setdefault(branch, []).append(value)
 
 
 def label_from_path(relative: Path) -> int | None:
@@ -89,13 +107,16 @@ def score_crops(
                 for r in chunk
             ]
         )
-        logits = analyzer.engine.logits(crops).astype(np.float64)
-        probabilities = 1 / (1 + np.exp(-logits / model.temperature))
-        for record, probability in zip(chunk, probabilities, strict=True):
+        probabilities, per_branch = analyzer.probabilities(crops)
+        for index, (record, probability) in enumerate(zip(chunk, probabilities, strict=True)):
             scores.names.append(str(record.path.relative_to(root)))
             scores.labels.append(record.label)
             scores.probabilities.append(float(probability))
             scores.sources.append(record.source)
+            scores.families.append(record.family)
+            _add_branches(
+                scores, {branch.value: float(p[index]) for branch, p in per_branch.items()}
+            )
             # What the service would say of a single face with this probability.
             verdict = verdict_for(float(probability), model.real_below, model.fake_at_or_above)
             scores.verdicts.append(verdict.value)
@@ -126,6 +147,8 @@ def score_media(root: Path, analyzer: Analyzer, progress: Progress | None = None
         scores.labels.append(label)
         scores.probabilities.append(probability)
         scores.sources.append(str(path.parent.relative_to(root)))
+        scores.families.append(family_from_name(name, label))
+        _add_branches(scores, result.branches)
         scores.verdicts.append(result.verdict.value)
         if progress is not None:
             progress(done, len(labelled))
@@ -146,6 +169,25 @@ def report(scores: Scores, threshold: float) -> dict[str, Any]:
             scores.labels, scores.probabilities, scores.sources, threshold
         ).items()
     }
+    # Each fake family against all the reals: the fusion, then every branch alone.
+    summary["by_family"] = {
+        family: part.as_metrics()
+        for family, part in family_reports(
+            scores.labels, scores.probabilities, scores.families, threshold
+        ).items()
+    }
+    summary["branches"] = {
+        branch: {
+            "auc": roc_auc(scores.labels, values) if len(set(scores.labels)) == 2 else None,
+            "by_family": {
+                family: part.as_metrics()
+                for family, part in family_reports(
+                    scores.labels, values, scores.families, threshold
+                ).items()
+            },
+        }
+        for branch, values in scores.branches.items()
+    }
     # Verdicts by true class: e.g. how many real files the service would have called fake.
     summary["verdicts"] = {
         name: dict(
@@ -154,9 +196,25 @@ def report(scores: Scores, threshold: float) -> dict[str, Any]:
         for name, value in LABEL_FOLDERS.items()
     }
     summary["files"] = [
-        {"file": name, "label": label, "probability": round(probability, 6), "verdict": verdict}
-        for name, label, probability, verdict in zip(
-            scores.names, scores.labels, scores.probabilities, scores.verdicts, strict=True
+        {
+            "file": name,
+            "label": label,
+            "family": family,
+            "probability": round(probability, 6),
+            "branches": {
+                branch: round(values[index], 6) for branch, values in scores.branches.items()
+            },
+            "verdict": verdict,
+        }
+        for index, (name, label, family, probability, verdict) in enumerate(
+            zip(
+                scores.names,
+                scores.labels,
+                scores.families,
+                scores.probabilities,
+                scores.verdicts,
+                strict=True,
+            )
         )
     ]
     return summary
@@ -238,4 +296,23 @@ def summary_lines(summary: dict[str, Any]) -> Sequence[str]:
     for source, part in summary["by_source"].items():
         auc, accuracy = number(part["auc"]), number(part["accuracy"])
         lines.append(f"  {source:24} n {part['n']:5}  auc {auc}  accuracy {accuracy}")
+    branches = list(summary["branches"])
+    if summary["by_family"]:
+        lines.append(
+            "AUC by family (against every real): "
+            + "  ".join(["fused", *branches])
+            + "  | detected at the fake threshold"
+        )
+    for family, part in summary["by_family"].items():
+        per_branch = [
+            number(summary["branches"][b]["by_family"].get(family, {}).get("auc")) for b in branches
+        ]
+        lines.append(
+            f"  {family:14} n {int(part['fakes']):5}  {number(part['auc'])}  "
+            + "  ".join(per_branch)
+            + f"  | {number(part['detected'])}"
+        )
+    if summary["by_family"]:
+        worst = min(summary["by_family"].items(), key=lambda item: item[1]["auc"])
+        lines.append(f"worst family: {worst[0]} (auc {worst[1]['auc']:.4f})")
     return lines

@@ -1,0 +1,171 @@
+"""Fitting the fusion: `deepfake-stream fuse --config configs/train/<fusion>.yaml`.
+
+The branches' releases are scored on the validation samples of one training config (the
+same groups, families and synthesised fakes they were validated on); the fusion weights and
+temperature are fitted to minimise the log loss of the fused probability, the verdict
+thresholds are chosen on it, and every branch alone and the fusion are reported per family.
+The result is weights/<name>.json (detection.fusion.FusionManifest).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import minimize
+from torch.utils.data import DataLoader
+
+from ..config import ModelSettings
+from ..detection.engine import build_engine
+from ..detection.fusion import Branch, FusionManifest, fuse_logits
+from ..detection.weights import Thresholds, load_trained_detector, read_manifest
+from ..errors import ConfigError
+from .metrics import choose_thresholds, classification_report, family_reports, log_loss
+from .samples import Sample
+from .train import (
+    crop_landmarks,
+    load_train_settings,
+    read_records,
+    renderer_for,
+    validation_samples,
+)
+
+log = logging.getLogger(__name__)
+
+# Crops scored at a time.
+SCORE_BATCH = 32
+
+
+class FusionFitSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "fusion"
+    output: Path = Path("weights")
+    # The training config whose validation samples the fusion is fitted on.
+    validation_of: Path
+    # Each branch's released manifest; the face branch is required.
+    branches: dict[Branch, Path]
+    validation_per_family: int | None = Field(default=None, ge=1)  # overrides the config's
+    threads: int = Field(default=2, ge=1)
+
+
+def load_fusion_fit_settings(path: Path) -> FusionFitSettings:
+    return FusionFitSettings.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+def fit_weights(
+    calibrated: dict[Branch, np.ndarray], labels: np.ndarray
+) -> tuple[dict[Branch, float], float]:
+    """Fusion weights (non-negative, summing to 1) and temperature minimising the log loss of
+    sigmoid(weighted mean of calibrated logits / T)."""
+    branches = list(calibrated)
+    if len(branches) == 1:
+        return {branches[0]: 1.0}, 1.0
+
+    def unpack(params: np.ndarray) -> tuple[dict[Branch, float], float]:
+        shares = np.exp(params[:-1] - params[:-1].max())
+        shares /= shares.sum()
+        return dict(zip(branches, shares.tolist(), strict=True)), float(np.exp(params[-1]))
+
+    def loss(params: np.ndarray) -> float:
+        weights, temperature = unpack(params)
+        fused = fuse_logits(calibrated, weights, temperature)
+        return log_loss(labels, 1.0 / (1.0 + np.exp(-fused)))
+
+    start = np.zeros(len(branches) + 1)
+    result = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7})
+    weights, temperature = unpack(result.x)
+    return {branch: round(w, 6) for branch, w in weights.items()}, round(temperature, 6)
+
+
+def _report(
+    labels: np.ndarray, probabilities: np.ndarray, families: Sequence[str], threshold: float
+) -> dict[str, dict[str, float]]:
+    overall = classification_report(labels, probabilities, threshold).as_dict()
+    report = {
+        "all": {
+            key: float(value)
+            for key, value in overall.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+    }
+    for family, part in family_reports(labels, probabilities, families, threshold).items():
+        report[family] = part.as_metrics()
+    return report
+
+
+def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
+    """Score the validation samples with every branch, fit, and write the fusion manifest."""
+    if Branch.FACE not in settings.branches:
+        raise ConfigError("the fusion needs the face branch")
+    train_settings = load_train_settings(settings.validation_of)
+    if settings.validation_per_family is not None:
+        train_settings = train_settings.model_copy(
+            update={"validation_per_family": settings.validation_per_family}
+        )
+    _, validation_records = read_records(train_settings)
+    face_manifest = read_manifest(settings.branches[Branch.FACE])
+    landmarks = (
+        crop_landmarks(validation_records, face_manifest.input_size, train_settings.landmarks_cache)
+        if train_settings.synthetic_families
+        else {}
+    )
+    samples: list[Sample] = validation_samples(train_settings, validation_records, landmarks)
+    labels = np.array([sample.label for sample in samples])
+    families = [sample.family for sample in samples]
+    renderer = renderer_for(train_settings, validation_records, landmarks, face_manifest.input_size)
+    crops = np.stack([renderer.render(sample, i, 0, False) for i, sample in enumerate(samples)])
+    log.info("rendered %d validation samples", len(samples))
+
+    calibrated: dict[Branch, np.ndarray] = {}
+    engine_settings = ModelSettings(engine="torch", threads=settings.threads, batch_size=16)
+    for branch, manifest_path in settings.branches.items():
+        detector, manifest = load_trained_detector(manifest_path)
+        engine = build_engine(detector, engine_settings, manifest.sha256)
+        logits = np.concatenate(
+            [
+                engine.logits(np.asarray(batch))
+                for batch in DataLoader(crops, SCORE_BATCH)  # type: ignore[arg-type]
+            ]
+        )
+        engine.close()
+        calibrated[branch] = logits.astype(np.float64) / manifest.temperature
+        log.info("scored the %s branch (%s)", branch.value, manifest.name)
+
+    weights, temperature = fit_weights(calibrated, labels)
+    fused = 1.0 / (1.0 + np.exp(-fuse_logits(calibrated, weights, temperature)))
+    real_below, fake_at_or_above = choose_thresholds(labels, fused)
+    metrics = {"fusion": _report(labels, fused, families, fake_at_or_above)}
+    for branch, z in calibrated.items():
+        branch_probabilities = 1.0 / (1.0 + np.exp(-z))
+        metrics[branch.value] = _report(labels, branch_probabilities, families, 0.5)
+    output = settings.output
+    output.mkdir(parents=True, exist_ok=True)
+    manifest_path = output / f"{settings.name}.json"
+    fusion = FusionManifest(
+        name=settings.name,
+        face_sha256=face_manifest.sha256,
+        branch_manifests={
+            branch: str(Path(path).resolve().relative_to(output.resolve()))
+            for branch, path in settings.branches.items()
+            if branch is not Branch.FACE
+        },
+        weights=weights,
+        temperature=temperature,
+        thresholds=Thresholds(real_below=real_below, fake_at_or_above=fake_at_or_above),
+        fitted_on=(
+            f"validation samples of {settings.validation_of} ({len(samples)}: "
+            + ", ".join(f"{f} {families.count(f)}" for f in sorted(set(families)))
+            + ")"
+        ),
+        fitting_command=command or " ".join(sys.argv),
+        metrics=metrics,
+    )
+    manifest_path.write_text(fusion.model_dump_json(indent=2) + "\n")
+    log.info("wrote %s: weights %s, T %.3f", manifest_path, weights, temperature)
+    return manifest_path
