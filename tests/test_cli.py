@@ -270,5 +270,6 @@ def test_export_onnx_writes_the_configured_weights(
     crop = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB").resize((224, 224)))
     batch = ((crop.astype(np.float32) / 255 - 0.5) / 0.5).transpose(2, 0, 1)[None]
     session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(None, {"crops": batch})
+    logits, embedding = session.run(["logits", "embedding"], {"crops": batch})
     assert logits.shape == (1,) and logits[0] == pytest.approx(20.0, abs=1e-3)
+    assert embedding.shape == (1, 256)

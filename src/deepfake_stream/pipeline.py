@@ -21,8 +21,10 @@ from .detection.faces import Face, FaceDetector, assign_tracks, keep_confirmed_t
 from .detection.fusion import (
     Branch,
     FusionManifest,
+    NoveltyModel,
     disagreement_warning,
     fuse_logits,
+    novelty_warning,
     parse_branches,
     read_fusion_manifest,
 )
@@ -78,6 +80,13 @@ class LoadedModel:
     max_native_side: int | None  # face regions wider than this are reduced to it first
     crop_jpeg_quality: int | None  # crops are JPEG-encoded at this quality last
     manifest: WeightsManifest | None
+
+
+@dataclass(frozen=True)
+class CropScores:
+    fused: np.ndarray  # (N,) the fused probability (the face branch's alone without fusion)
+    per_branch: dict[Branch, np.ndarray]  # (N,) each branch's calibrated probability
+    novelty: np.ndarray | None  # (N,) distance from the training faces over its threshold
 
 
 def _load_malloc_trim() -> Callable[[], None]:
@@ -143,6 +152,8 @@ class Analyzer:
             )
         )
         self.branch_weights: list[BranchWeights] = []
+        self.novelty: NoveltyModel | None = None
+        self.novelty_threshold = 1.0
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
@@ -233,6 +244,11 @@ class Analyzer:
             )
         if Branch.FACE not in branches:
             del self.engines[Branch.FACE]
+        elif fusion.novelty is not None:
+            self.novelty = NoveltyModel.load(
+                path.parent / fusion.novelty.file, fusion.novelty.sha256
+            )
+            self.novelty_threshold = fusion.novelty.threshold
         return fusion
 
     @property
@@ -254,20 +270,29 @@ class Analyzer:
             branch_weights=self.branch_weights,
         )
 
-    def probabilities(self, crops: np.ndarray) -> tuple[np.ndarray, dict[Branch, np.ndarray]]:
-        """Fused and per-branch calibrated fake probabilities of uint8 crops (N, S, S, 3)."""
+    def score_crops(self, crops: np.ndarray) -> CropScores:
+        """Fused and per-branch calibrated fake probabilities of uint8 crops (N, S, S, 3), and
+        how unlike the training faces each is."""
+        empty = np.zeros(0, np.float64)
         if not len(crops):
-            empty = np.zeros(0, np.float64)
-            return empty, {branch: empty for branch in self.engines}
-        calibrated = {
-            branch: engine.logits(crops).astype(np.float64) / self.temperatures[branch]
-            for branch, engine in self.engines.items()
-        }
+            return CropScores(empty, {branch: empty for branch in self.engines}, None)
+        calibrated: dict[Branch, np.ndarray] = {}
+        novelty = None
+        for branch, engine in self.engines.items():
+            logits, embeddings = engine.infer(crops)
+            calibrated[branch] = logits.astype(np.float64) / self.temperatures[branch]
+            if branch is Branch.FACE and self.novelty is not None:
+                novelty = self.novelty.distances(embeddings) / self.novelty_threshold
         per_branch = {branch: _sigmoid(z) for branch, z in calibrated.items()}
         if self.fusion is None:
-            return per_branch[Branch.FACE], per_branch
+            return CropScores(per_branch[Branch.FACE], per_branch, novelty)
         fused = fuse_logits(calibrated, self.fusion.weights, self.fusion.temperature)
-        return _sigmoid(fused), per_branch
+        return CropScores(_sigmoid(fused), per_branch, novelty)
+
+    def probabilities(self, crops: np.ndarray) -> tuple[np.ndarray, dict[Branch, np.ndarray]]:
+        """Fused and per-branch calibrated fake probabilities of uint8 crops (N, S, S, 3)."""
+        scores = self.score_crops(crops)
+        return scores.fused, scores.per_branch
 
     def close(self) -> None:
         for engine in self.engines.values():
@@ -340,7 +365,7 @@ class Analyzer:
             if flat
             else np.zeros((0, 1, 1, 3), np.uint8)
         )
-        probabilities, per_branch = self.probabilities(crops)
+        scores = self.score_crops(crops)
         if on_progress is not None:
             on_progress("classify", len(flat), len(flat))
         classified = time.perf_counter()
@@ -351,8 +376,7 @@ class Analyzer:
             sampling.segments if not is_image else 1,
             sampling.frames_per_segment,
             flat,
-            probabilities,
-            per_branch,
+            scores,
             file_name,
             Timings(
                 decode_ms=round((decode_finished[0] - started) * 1000, 1),
@@ -389,12 +413,12 @@ class Analyzer:
         segments: int,
         frames_per_segment: int,
         flat: list[tuple[int, int, Face]],
-        probabilities: np.ndarray,
-        per_branch: dict[Branch, np.ndarray],
+        scores: CropScores,
         file_name: str | None,
         timings: Timings,
     ) -> AnalysisResult:
         frames = media.frames
+        probabilities, per_branch = scores.fused, scores.per_branch
 
         def summarise(values: np.ndarray) -> Aggregate:
             scored = [
@@ -414,13 +438,21 @@ class Analyzer:
         thresholds = (self.model.real_below, self.model.fake_at_or_above)
         verdict = verdict_for(summary.probability, *thresholds)
         warnings = list(media.warnings)
+        novelty = None
+        if scores.novelty is not None:
+            voting = [
+                value
+                for (_, track_id, _), value in zip(flat, scores.novelty, strict=True)
+                if track_id in summary.voting_tracks
+            ]
+            novelty = float(np.median(voting)) if voting else None
         if self.fusion is not None and verdict in (Verdict.REAL, Verdict.FAKE):
-            disagreement = disagreement_warning(
+            abstain = disagreement_warning(
                 {branch: s.probability for branch, s in branch_summaries.items()},
                 self.fusion.disagreement,
-            )
-            if disagreement is not None:
-                warnings.append(disagreement)
+            ) or novelty_warning(novelty)
+            if abstain is not None:
+                warnings.append(abstain)
                 verdict = Verdict.UNCERTAIN
         if self.model.untrained:
             warnings.append(UNTRAINED_WARNING)
@@ -489,6 +521,7 @@ class Analyzer:
                 branch.value: None if s.probability is None else round(s.probability, 4)
                 for branch, s in branch_summaries.items()
             },
+            novelty=None if novelty is None else round(novelty, 4),
             file_name=file_name,
             media=MediaResult(
                 type=info.kind.value,

@@ -124,6 +124,12 @@ class AnalysisResult(_Schema):
         description="Each branch's own probability for the media (null for no_face); the "
         "probability above fuses them."
     )
+    novelty: float | None = Field(
+        default=None,
+        description="How unlike the training faces the faces are (median distance of their "
+        "embeddings over the threshold): above 1 the verdict is uncertain; null when not "
+        "measured.",
+    )
     file_name: str | None = None
     media: MediaResult
     segments: list[SegmentResult]

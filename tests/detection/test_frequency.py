@@ -55,5 +55,6 @@ def test_the_frequency_branch_exports_to_onnx_with_the_same_logits(
     session = onnxruntime.InferenceSession(
         str(export_onnx(model, tmp_path / "dct.onnx")), providers=["CPUExecutionProvider"]
     )
-    (logits,) = session.run(None, {"crops": batch})
+    logits, embedding = session.run(["logits", "embedding"], {"crops": batch})
     assert np.abs(logits - expected).max() < 1e-3
+    assert embedding.shape == (3, 192)

@@ -5,9 +5,11 @@ import pytest
 
 from deepfake_stream.detection.fusion import (
     Branch,
+    NoveltyModel,
     disagreement_warning,
     fuse_logits,
     fuse_probabilities,
+    novelty_warning,
     parse_branches,
 )
 
@@ -39,3 +41,17 @@ def test_branch_names_are_checked() -> None:
     assert parse_branches(["frequency", "face"]) == (Branch.FREQUENCY, Branch.FACE)
     with pytest.raises(ValueError, match="unknown branch"):
         parse_branches(["face", "audio"])
+
+
+def test_novel_faces_are_reported_only_above_the_threshold() -> None:
+    assert novelty_warning(None) is None
+    assert novelty_warning(0.8) is None
+    warning = novelty_warning(1.7)
+    assert warning is not None and "1.70" in warning and "uncertain" in warning
+
+
+def test_novelty_is_the_mahalanobis_distance() -> None:
+    model = NoveltyModel(np.zeros(2), np.diag([1.0, 0.25]))
+    assert np.allclose(model.distances(np.array([[3.0, 0.0], [0.0, 4.0]])), [3.0, 2.0])
+    with pytest.raises(ValueError, match="square"):
+        NoveltyModel(np.zeros(2), np.eye(3))

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from deepfake_stream.config import Settings
-from deepfake_stream.detection.fusion import Branch, read_fusion_manifest
-from deepfake_stream.errors import ConfigError
+from deepfake_stream.detection.fusion import Branch, NoveltyModel, read_fusion_manifest
+from deepfake_stream.errors import ConfigError, WeightsError
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.training.fusion import FusionFitSettings, fit_fusion, fit_weights
 from deepfake_stream.training.train import TrainSettings, train
@@ -85,6 +85,8 @@ def test_the_fusion_manifest_records_weights_thresholds_and_family_metrics(
     for report in fusion.metrics.values():
         assert {"all", "fake"} <= set(report)
     assert fusion.fitting_command == "test"
+    assert fusion.novelty is not None and fusion.novelty.percentile == 99.0
+    assert (releases / fusion.novelty.file).is_file() and fusion.novelty.threshold > 0
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,18 @@ def test_every_branch_is_reported_per_face_person_and_file(
     assert faces and all(set(face.branches) == {"face", "frequency"} for face in faces)
     assert all(set(person.branches) == {"face", "frequency"} for person in result.people)
     assert result.settings.branches == ["face", "frequency"]
+    assert result.novelty is not None and result.novelty > 0
+
+
+def test_a_tampered_novelty_reference_is_refused(releases: Path, tmp_path: Path) -> None:
+    fusion = read_fusion_manifest(releases / "fusion.json")
+    assert fusion.novelty is not None
+    model = NoveltyModel.load(releases / fusion.novelty.file, fusion.novelty.sha256)
+    assert model.distances(model.mean[None]) == pytest.approx([0.0])
+    tampered = tmp_path / "novelty.safetensors"
+    NoveltyModel(model.mean + 1, model.precision).save(tampered)
+    with pytest.raises(WeightsError, match="does not match its sha256"):
+        NoveltyModel.load(tampered, fusion.novelty.sha256)
 
 
 def test_the_fused_probability_lies_between_the_branches(

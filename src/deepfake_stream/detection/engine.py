@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..config import ModelSettings
 from ..errors import ConfigError, DeviceUnavailableError
@@ -25,8 +26,12 @@ from .model import Detector, Preprocessing
 ONNX_OPSET = 17
 ONNX_INPUT_NAME = "crops"
 ONNX_OUTPUT_NAME = "logits"
+ONNX_EMBEDDING_NAME = "embedding"
+# Bumped when the exported graph changes, so that no cached graph of another shape is used.
+ONNX_GRAPH_VERSION = 2
 
-Runner = Callable[[np.ndarray], np.ndarray]  # normalised NCHW float32 -> logits (N,)
+# Normalised NCHW float32 -> (logits (N,), embeddings (N, E)).
+Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def normalize_crops(crops: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
@@ -94,14 +99,18 @@ class InferenceEngine:
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """uint8 crops (N, S, S, 3) -> logits (N,) float32."""
+        return self.infer(crops)[0]
+
+    def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 crops (N, S, S, 3) -> logits (N,) and embeddings (N, E), float32."""
         if len(crops) == 0:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
         # Normalised chunk by chunk: float copies of every crop at once cost 600 KB a face.
         chunks = [crops[i : i + self.batch_size] for i in range(0, len(crops), self.batch_size)]
         shares = [
             list(range(r, len(chunks), len(self._runners))) for r in range(len(self._runners))
         ]
-        outputs: list[np.ndarray | None] = [None] * len(chunks)
+        outputs: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunks)
 
         def work(replica: int) -> None:
             for index in shares[replica]:
@@ -115,7 +124,11 @@ class InferenceEngine:
         else:
             for future in [self._pool.submit(work, r) for r in range(len(self._runners))]:
                 future.result()
-        return np.concatenate([out for out in outputs if out is not None]).astype(np.float32)
+        done = [out for out in outputs if out is not None]
+        return (
+            np.concatenate([logits for logits, _ in done]).astype(np.float32),
+            np.concatenate([embeddings for _, embeddings in done]).astype(np.float32),
+        )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -128,19 +141,33 @@ def _torch_runner(detector: Detector, device: str, precision: str) -> Runner:
         module = module.to(memory_format=torch.channels_last)  # ~1.3x faster on CPU convs
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tensor = torch.from_numpy(batch).to(device)
         if device == "cpu":
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             if dtype is not None:
                 with torch.autocast(device_type="cuda", dtype=dtype):
-                    out = module(tensor)
+                    logits, embeddings = module.forward_with_embedding(tensor)
             else:
-                out = module(tensor)
-        return np.asarray(out.float().cpu().numpy())
+                logits, embeddings = module.forward_with_embedding(tensor)
+        return (
+            np.asarray(logits.float().cpu().numpy()),
+            np.asarray(embeddings.float().cpu().numpy()),
+        )
 
     return run
+
+
+class _WithEmbedding(nn.Module):
+    """The detector with both outputs, for export."""
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.detector.forward_with_embedding(x)
 
 
 def export_onnx(detector: Detector, path: Path) -> Path:
@@ -149,7 +176,7 @@ def export_onnx(detector: Detector, path: Path) -> Path:
     size = detector.preprocessing.input_size
     example = torch.zeros(2, 3, size, size)
     partial = path.with_suffix(f".{os.getpid()}.partial")
-    module = copy.deepcopy(detector).cpu().eval()
+    module = _WithEmbedding(copy.deepcopy(detector).cpu().eval())
     # The TorchScript exporter: proven on this conv net, and needs no onnxscript at run time.
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -158,8 +185,12 @@ def export_onnx(detector: Detector, path: Path) -> Path:
             (example,),
             str(partial),
             input_names=[ONNX_INPUT_NAME],
-            output_names=[ONNX_OUTPUT_NAME],
-            dynamic_axes={ONNX_INPUT_NAME: {0: "batch"}, ONNX_OUTPUT_NAME: {0: "batch"}},
+            output_names=[ONNX_OUTPUT_NAME, ONNX_EMBEDDING_NAME],
+            dynamic_axes={
+                ONNX_INPUT_NAME: {0: "batch"},
+                ONNX_OUTPUT_NAME: {0: "batch"},
+                ONNX_EMBEDDING_NAME: {0: "batch"},
+            },
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
@@ -187,9 +218,11 @@ def _onnx_runner(model_path: Path, device: str, threads: int) -> Runner:
         providers = ["CPUExecutionProvider"]
     session = onnxruntime.InferenceSession(str(model_path), options, providers=providers)
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        (out,) = session.run([ONNX_OUTPUT_NAME], {ONNX_INPUT_NAME: batch})
-        return np.asarray(out, dtype=np.float32)
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, embeddings = session.run(
+            [ONNX_OUTPUT_NAME, ONNX_EMBEDDING_NAME], {ONNX_INPUT_NAME: batch}
+        )
+        return np.asarray(logits, dtype=np.float32), np.asarray(embeddings, dtype=np.float32)
 
     return run
 
@@ -203,7 +236,10 @@ def build_engine(
         torch.set_num_threads(settings.threads)
     devices = settings.devices
     if settings.engine == "onnx":
-        cache = settings.onnx_cache_dir / f"{detector.spec.name}-{weights_sha256[:16]}.onnx"
+        cache = (
+            settings.onnx_cache_dir
+            / f"{detector.spec.name}-{weights_sha256[:16]}-v{ONNX_GRAPH_VERSION}.onnx"
+        )
         model_path = cache if cache.is_file() else export_onnx(detector, cache)
         runners = [_onnx_runner(model_path, device, settings.threads) for device in devices]
     else:

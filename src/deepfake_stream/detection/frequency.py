@@ -93,10 +93,11 @@ class FrequencyDetector(Detector):
         coefficients = nn.functional.conv2d(brightness, self.dct, stride=DCT_BLOCK)
         return torch.sign(coefficients) * torch.log1p(coefficients.abs())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.stages(self.input_norm(self.spectrum(x)))
-        logits: torch.Tensor = self.fc(self.dropout(self.pool(features).flatten(1))).squeeze(1)
-        return logits
+        embedding = self.pool(features).flatten(1)
+        logits: torch.Tensor = self.fc(self.dropout(embedding)).squeeze(1)
+        return logits, embedding
 
 
 def _build_frequency(spec: DetectorSpec, imagenet_backbone: bool) -> Detector:

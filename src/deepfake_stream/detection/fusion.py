@@ -9,9 +9,10 @@ The weights and T are fitted on validation data (training.fusion) and saved in t
 manifest with the thresholds for the fused probability. Running a subset of the branches
 renormalises the weights over that subset, so any subset gives a probability on one scale.
 
-Abstention: when the branches disagree strongly (one says fake, another real), the verdict
-is `uncertain`, with the branches' probabilities in a warning, instead of an average that
-hides the conflict.
+Abstention: when the branches disagree strongly (one says fake, another real), or when the
+faces are unlike anything the model was trained on (their face-branch embeddings lie far from
+the training faces' in Mahalanobis distance), the verdict is `uncertain`, with the reason in a
+warning, instead of a confident answer the model has no grounds for.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors.numpy import load_file, save_file
 
 from ..errors import WeightsError
-from .weights import Thresholds
+from .weights import Thresholds, sha256_file
 
 
 class Branch(StrEnum):
@@ -34,6 +36,47 @@ class Branch(StrEnum):
 
 # Branches disagree when one says at least this and another at most 1 - this.
 DEFAULT_DISAGREEMENT = 0.85
+
+
+class NoveltyReference(BaseModel):
+    """Where the training faces' embeddings lie: mean and precision in a safetensors file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str  # relative to the fusion manifest
+    sha256: str
+    # A file whose faces' median distance exceeds this is unlike the training faces
+    # (the distance below which this share of the validation faces fall).
+    threshold: float = Field(gt=0.0)
+    percentile: float
+
+
+class NoveltyModel:
+    """Mahalanobis distance of embeddings from the training faces' distribution."""
+
+    def __init__(self, mean: np.ndarray, precision: np.ndarray) -> None:
+        if precision.shape != (mean.size, mean.size):
+            raise ValueError("precision must be a square matrix the size of the mean")
+        self.mean = mean.astype(np.float64)
+        self.precision = precision.astype(np.float64)
+
+    def distances(self, embeddings: np.ndarray) -> np.ndarray:
+        centred = embeddings.astype(np.float64) - self.mean
+        squared = np.einsum("ij,jk,ik->i", centred, self.precision, centred)
+        return np.asarray(np.sqrt(np.maximum(squared, 0.0)))
+
+    def save(self, path: Path) -> str:
+        save_file({"mean": self.mean, "precision": self.precision}, str(path))
+        return sha256_file(path)
+
+    @classmethod
+    def load(cls, path: Path, sha256: str) -> NoveltyModel:
+        if not path.is_file():
+            raise WeightsError(f"novelty reference not found: {path}")
+        if sha256_file(path) != sha256:
+            raise WeightsError(f"novelty reference {path} does not match its sha256: refusing it")
+        arrays = load_file(str(path))
+        return cls(arrays["mean"], arrays["precision"])
 
 
 class FusionManifest(BaseModel):
@@ -49,6 +92,7 @@ class FusionManifest(BaseModel):
     temperature: float = Field(default=1.0, gt=0.0)  # of the weighted mean
     thresholds: Thresholds  # for the fused probability
     disagreement: float = Field(default=DEFAULT_DISAGREEMENT, gt=0.5, le=1.0)
+    novelty: NoveltyReference | None = None  # of the face branch's embeddings
     fitted_on: str  # the validation data the weights and thresholds were fitted on
     fitting_command: str
     # Validation metrics: {"fusion" or branch: {family or "all": {metric: value}}}.
@@ -101,6 +145,16 @@ def disagreement_warning(probabilities: Mapping[Branch, float | None], level: fl
         return None
     listed = ", ".join(f"{branch.value} {p:.2f}" for branch, p in known.items())
     return f"branches disagree ({listed}): the verdict is uncertain"
+
+
+def novelty_warning(novelty: float | None) -> str | None:
+    """A warning when the faces' median distance over the threshold exceeds 1."""
+    if novelty is None or novelty <= 1.0:
+        return None
+    return (
+        f"the faces are unlike those the model was trained on (novelty {novelty:.2f} > 1): "
+        "the verdict is uncertain"
+    )
 
 
 def parse_branches(names: Sequence[str]) -> tuple[Branch, ...]:

@@ -50,13 +50,21 @@ class Preprocessing:
 
 
 class Detector(nn.Module):
-    """Normalised RGB crops (B, 3, S, S) -> fake logits (B,), under its spec's contract."""
+    """Normalised RGB crops (B, 3, S, S) -> fake logits (B,), under its spec's contract; and
+    with forward_with_embedding, the pooled features the logit is read from (B, E), which
+    tell how far a face is from anything seen in training."""
 
     spec: DetectorSpec
 
     @property
     def preprocessing(self) -> Preprocessing:
         return self.spec.preprocessing
+
+    def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_embedding(x)[0]
 
 
 @dataclass(frozen=True)
@@ -231,9 +239,12 @@ class DetectorHead(nn.Module):
         self.fc = nn.Linear(HEAD_CHANNELS, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.act(self.bn(self.conv(features)))).flatten(1)
-        logits: torch.Tensor = self.fc(self.dropout(x)).squeeze(1)
-        return logits
+        return self.forward_with_embedding(features)[0]
+
+    def forward_with_embedding(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding: torch.Tensor = self.pool(self.act(self.bn(self.conv(features)))).flatten(1)
+        logits: torch.Tensor = self.fc(self.dropout(embedding)).squeeze(1)
+        return logits, embedding
 
 
 class DeepfakeDetector(Detector):
@@ -248,10 +259,10 @@ class DeepfakeDetector(Detector):
         self.backbone = backbone
         self.head = DetectorHead(backbone.num_features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.backbone.forward_features(torch.cat([x, self.srm(x)], dim=1))
-        logits: torch.Tensor = self.head(features)
-        return logits
+        logits, embedding = self.head.forward_with_embedding(features)
+        return logits, embedding
 
     def forward_trunk(self, x: torch.Tensor, stages: int) -> torch.Tensor:
         """The stem and the first `stages` backbone stages: forward = top(trunk(x))."""

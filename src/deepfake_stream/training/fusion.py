@@ -4,7 +4,10 @@ The branches' releases are scored on the validation samples of one training conf
 same groups, families and synthesised fakes they were validated on); the fusion weights and
 temperature are fitted to minimise the log loss of the fused probability, the verdict
 thresholds are chosen on it, and every branch alone and the fusion are reported per family.
-The result is weights/<name>.json (detection.fusion.FusionManifest).
+The face branch's embeddings of the same samples give the novelty reference: their mean and
+(Ledoit-Wolf shrunk) precision, and the distance that `novelty_percentile` of them stay
+within. The result is weights/<name>.json (detection.fusion.FusionManifest) and
+weights/<name>-novelty.safetensors.
 """
 
 from __future__ import annotations
@@ -18,11 +21,18 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import minimize
+from sklearn.covariance import LedoitWolf
 from torch.utils.data import DataLoader
 
 from ..config import ModelSettings
 from ..detection.engine import build_engine
-from ..detection.fusion import Branch, FusionManifest, fuse_logits
+from ..detection.fusion import (
+    Branch,
+    FusionManifest,
+    NoveltyModel,
+    NoveltyReference,
+    fuse_logits,
+)
 from ..detection.weights import Thresholds, load_trained_detector, read_manifest
 from ..errors import ConfigError
 from .metrics import choose_thresholds, classification_report, family_reports, log_loss
@@ -51,6 +61,8 @@ class FusionFitSettings(BaseModel):
     # Each branch's released manifest; the face branch is required.
     branches: dict[Branch, Path]
     validation_per_family: int | None = Field(default=None, ge=1)  # overrides the config's
+    # Validation faces farther from the training faces than this share of them count as novel.
+    novelty_percentile: float = Field(default=99.0, gt=50.0, lt=100.0)
     threads: int = Field(default=2, ge=1)
 
 
@@ -99,6 +111,25 @@ def _report(
     return report
 
 
+def _fit_novelty(
+    embeddings: np.ndarray, settings: FusionFitSettings, output: Path
+) -> NoveltyReference:
+    """The novelty reference of the validation faces' embeddings, written beside the manifest."""
+    covariance = LedoitWolf().fit(embeddings.astype(np.float64))
+    model = NoveltyModel(covariance.location_, covariance.precision_)
+    distances = model.distances(embeddings)
+    threshold = float(np.percentile(distances, settings.novelty_percentile))
+    path = output / f"{settings.name}-novelty.safetensors"
+    sha = model.save(path)
+    log.info("novelty: %d embeddings, threshold %.2f", len(embeddings), threshold)
+    return NoveltyReference(
+        file=path.name,
+        sha256=sha,
+        threshold=round(threshold, 4),
+        percentile=settings.novelty_percentile,
+    )
+
+
 def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
     """Score the validation samples with every branch, fit, and write the fusion manifest."""
     if Branch.FACE not in settings.branches:
@@ -127,13 +158,14 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
     for branch, manifest_path in settings.branches.items():
         detector, manifest = load_trained_detector(manifest_path)
         engine = build_engine(detector, engine_settings, manifest.sha256)
-        logits = np.concatenate(
-            [
-                engine.logits(np.asarray(batch))
-                for batch in DataLoader(crops, SCORE_BATCH)  # type: ignore[arg-type]
-            ]
-        )
+        outputs = [
+            engine.infer(np.asarray(batch))
+            for batch in DataLoader(crops, SCORE_BATCH)  # type: ignore[arg-type]
+        ]
         engine.close()
+        logits = np.concatenate([batch_logits for batch_logits, _ in outputs])
+        if branch is Branch.FACE:
+            face_embeddings = np.concatenate([embeddings for _, embeddings in outputs])
         calibrated[branch] = logits.astype(np.float64) / manifest.temperature
         log.info("scored the %s branch (%s)", branch.value, manifest.name)
 
@@ -147,6 +179,7 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
     output = settings.output
     output.mkdir(parents=True, exist_ok=True)
     manifest_path = output / f"{settings.name}.json"
+    novelty = _fit_novelty(face_embeddings, settings, output)
     fusion = FusionManifest(
         name=settings.name,
         face_sha256=face_manifest.sha256,
@@ -165,6 +198,7 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
         ),
         fitting_command=command or " ".join(sys.argv),
         metrics=metrics,
+        novelty=novelty,
     )
     manifest_path.write_text(fusion.model_dump_json(indent=2) + "\n")
     log.info("wrote %s: weights %s, T %.3f", manifest_path, weights, temperature)
