@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_stream.config import Settings
+from deepfake_stream.config import Settings, load_settings
 from deepfake_stream.detection.aggregate import Verdict
 from deepfake_stream.errors import CorruptMediaError
 from deepfake_stream.pipeline import UNTRAINED_WARNING, AnalysisOptions, Analyzer
@@ -93,3 +93,33 @@ def test_an_untrained_model_never_judges_and_says_why(settings: Settings, fixtur
     assert result.verdict is Verdict.UNCERTAIN
     assert UNTRAINED_WARNING in result.warnings
     assert result.settings.crop_margin == settings.faces.margin  # the config's geometry
+
+
+def test_the_ensemble_config_runs_both_shipped_branches(
+    settings: Settings, fixtures: Path, tmp_path: Path
+) -> None:
+    ensemble = load_settings(Path(__file__).parent.parent / "configs" / "ensemble.yaml")
+    ensemble = ensemble.model_copy(
+        update={"model": ensemble.model.model_copy(update={"onnx_cache_dir": tmp_path})}
+    )
+    analyzer = Analyzer(ensemble)
+    try:
+        result = analyzer.analyze(fixtures / "fake_dfdc_2s.mp4")
+        alone = analyzer.analyze(fixtures / "real_hdtf_2s.mp4")
+    finally:
+        analyzer.close()
+    assert result.model.branches == ["face", "frequency"]
+    assert result.model.fusion == "fusion-dfdc-face"
+    assert [w.weights_name for w in result.model.branch_weights] == ["dct-cnn-multi"]
+    assert result.probability is not None and result.novelty is not None
+    face, frequency = result.branches["face"], result.branches["frequency"]
+    assert face is not None and frequency is not None
+    # The fused probability is a weighted mean of the two, in logit space.
+    assert min(face, frequency) - 0.05 <= result.probability <= max(face, frequency) + 0.05
+    assert set(alone.branches) == {"face", "frequency"}
+    # The verdict comes from the fusion's thresholds, or abstains with its reason.
+    thresholds = (result.settings.real_below, result.settings.fake_at_or_above)
+    assert thresholds != (0.554, 0.867)
+    for analysed in (result, alone):
+        if any("unlike those the model was trained on" in w for w in analysed.warnings):
+            assert analysed.verdict is Verdict.UNCERTAIN and (analysed.novelty or 0) > 1

@@ -68,15 +68,11 @@ class ModelSettings(_Section):
         return [self.device] if isinstance(self.device, str) else list(self.device)
 
 
-# The fitted fusion of the shipped branches (weights/README.md).
-SHIPPED_FUSION = Path("weights/fusion.json")
-
-
 class FusionSettings(_Section):
-    # Fusion manifest (weights/fusion.json): the other branches' weights, the fusion weights and
-    # the thresholds of the fused probability. None: the face branch alone, with the
-    # thresholds of its own manifest.
-    manifest: Path | None = None  # SHIPPED_FUSION once shipped
+    # Fusion manifest (weights/fusion-*.json): the other branches' weights, the fusion weights,
+    # the thresholds of the fused probability and the novelty reference. None: the face branch
+    # alone, with the thresholds of its own manifest (the default until a fusion beats it).
+    manifest: Path | None = None
     # The branches that run: any of the manifest's (the weights renormalise over them).
     branches: list[Literal["face", "frequency"]] = ["face"]
 

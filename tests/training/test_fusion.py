@@ -11,7 +11,12 @@ from deepfake_stream.config import Settings
 from deepfake_stream.detection.fusion import Branch, NoveltyModel, read_fusion_manifest
 from deepfake_stream.errors import ConfigError, WeightsError
 from deepfake_stream.pipeline import Analyzer
-from deepfake_stream.training.fusion import FusionFitSettings, fit_fusion, fit_weights
+from deepfake_stream.training.fusion import (
+    FusionFitSettings,
+    fit_fusion,
+    fit_weights,
+    load_fusion_fit_settings,
+)
 from deepfake_stream.training.train import TrainSettings, train
 
 
@@ -168,3 +173,14 @@ def test_other_branches_without_a_fusion_manifest_are_a_config_error(settings: S
     )
     with pytest.raises(ConfigError, match="need fusion.manifest"):
         Analyzer(alone)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("fusion*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_fusion_config_loads(path: Path) -> None:
+    settings = load_fusion_fit_settings(path)
+    assert Branch.FACE in settings.branches and settings.validation_of.is_file()
+    assert not any(p.is_absolute() for p in settings.branches.values())

@@ -238,10 +238,8 @@ class DetectorHead(nn.Module):
         self.dropout = nn.Dropout(HEAD_DROPOUT)
         self.fc = nn.Linear(HEAD_CHANNELS, 1)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_embedding(features)[0]
-
-    def forward_with_embedding(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B,), the pooled embedding they are read from (B, HEAD_CHANNELS))."""
         embedding: torch.Tensor = self.pool(self.act(self.bn(self.conv(features)))).flatten(1)
         logits: torch.Tensor = self.fc(self.dropout(embedding)).squeeze(1)
         return logits, embedding
@@ -261,7 +259,7 @@ class DeepfakeDetector(Detector):
 
     def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.backbone.forward_features(torch.cat([x, self.srm(x)], dim=1))
-        logits, embedding = self.head.forward_with_embedding(features)
+        logits, embedding = self.head(features)  # called, not .forward: hooks (Grad-CAM) see it
         return logits, embedding
 
     def forward_trunk(self, x: torch.Tensor, stages: int) -> torch.Tensor:
@@ -277,7 +275,7 @@ class DeepfakeDetector(Detector):
         backbone = self.backbone
         for stage in backbone.blocks[stages:]:
             features = stage(features)
-        logits: torch.Tensor = self.head(backbone.bn2(backbone.conv_head(features)))
+        logits: torch.Tensor = self.head(backbone.bn2(backbone.conv_head(features)))[0]
         return logits
 
 

@@ -13,6 +13,7 @@ weights/<name>-novelty.safetensors.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -184,7 +185,7 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
         name=settings.name,
         face_sha256=face_manifest.sha256,
         branch_manifests={
-            branch: str(Path(path).resolve().relative_to(output.resolve()))
+            branch: os.path.relpath(Path(path).resolve(), output.resolve())
             for branch, path in settings.branches.items()
             if branch is not Branch.FACE
         },

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import Field
 
 from ... import __version__
+from ...detection.fusion import FusionManifest
 from ...detection.weights import WeightsManifest
 from ...schema import ModelResult
 from ..deps import AnalyzerDep
@@ -24,6 +26,9 @@ class ModelCard(ModelResult):
     real_below: float
     fake_at_or_above: float
     manifest: WeightsManifest | None
+    fusion_manifest: FusionManifest | None = Field(
+        description="The fusion in force: branch weights, thresholds, per-family metrics."
+    )
 
 
 @router.get("/model")
@@ -44,4 +49,5 @@ async def model_card(analyzer: AnalyzerDep) -> ModelCard:
         real_below=model.real_below,
         fake_at_or_above=model.fake_at_or_above,
         manifest=model.manifest,
+        fusion_manifest=analyzer.fusion,
     )
