@@ -9,7 +9,7 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -133,11 +133,6 @@ class Analyzer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         detector, manifest, weights_sha = load_detector(settings)
-        real_below, fake_at = (
-            (manifest.thresholds.real_below, manifest.thresholds.fake_at_or_above)
-            if manifest
-            else UNTRAINED_THRESHOLDS
-        )
         # The crop geometry the weights were trained with wins over the config's.
         face_settings = (
             settings.faces
@@ -153,13 +148,26 @@ class Analyzer:
         )
         self.branch_weights: list[BranchWeights] = []
         self.novelty: NoveltyModel | None = None
-        self.novelty_threshold = 1.0
+        self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
+        self.engines: dict[Branch, InferenceEngine] = {Branch.FACE: self.engine}
+        self.temperatures: dict[Branch, float] = {
+            Branch.FACE: manifest.temperature if manifest else 1.0
+        }
+        self.fusion = self._load_fusion(settings, detector, manifest)
+        # Thresholds: the config's, else the fusion's, else the face weights' own.
+        real_below, fake_at = (
+            (self.fusion.thresholds.real_below, self.fusion.thresholds.fake_at_or_above)
+            if self.fusion is not None
+            else (manifest.thresholds.real_below, manifest.thresholds.fake_at_or_above)
+            if manifest
+            else UNTRAINED_THRESHOLDS
+        )
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
             weights_sha256=weights_sha,
             untrained=manifest is None,
-            temperature=manifest.temperature if manifest else 1.0,
+            temperature=self.temperatures[Branch.FACE],
             real_below=settings.verdict.real_below
             if settings.verdict.real_below is not None
             else real_below,
@@ -172,20 +180,6 @@ class Analyzer:
             crop_jpeg_quality=face_settings.crop_jpeg_quality,
             manifest=manifest,
         )
-        self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
-        self.engines: dict[Branch, InferenceEngine] = {Branch.FACE: self.engine}
-        self.temperatures: dict[Branch, float] = {Branch.FACE: self.model.temperature}
-        self.fusion = self._load_fusion(settings, detector, manifest)
-        if self.fusion is not None:
-            self.model = replace(
-                self.model,
-                real_below=settings.verdict.real_below
-                if settings.verdict.real_below is not None
-                else self.fusion.thresholds.real_below,
-                fake_at_or_above=settings.verdict.fake_at_or_above
-                if settings.verdict.fake_at_or_above is not None
-                else self.fusion.thresholds.fake_at_or_above,
-            )
         if self.model.real_below > self.model.fake_at_or_above:
             raise ConfigError("verdict thresholds: real_below must not exceed fake_at_or_above")
         self._decoders = ThreadPoolExecutor(
@@ -248,7 +242,6 @@ class Analyzer:
             self.novelty = NoveltyModel.load(
                 path.parent / fusion.novelty.file, fusion.novelty.sha256
             )
-            self.novelty_threshold = fusion.novelty.threshold
         return fusion
 
     @property
@@ -282,22 +275,18 @@ class Analyzer:
             logits, embeddings = engine.infer(crops)
             calibrated[branch] = logits.astype(np.float64) / self.temperatures[branch]
             if branch is Branch.FACE and self.novelty is not None:
-                novelty = self.novelty.distances(embeddings) / self.novelty_threshold
+                assert self.fusion is not None and self.fusion.novelty is not None
+                novelty = self.novelty.distances(embeddings) / self.fusion.novelty.threshold
         per_branch = {branch: _sigmoid(z) for branch, z in calibrated.items()}
         if self.fusion is None:
             return CropScores(per_branch[Branch.FACE], per_branch, novelty)
         fused = fuse_logits(calibrated, self.fusion.weights, self.fusion.temperature)
         return CropScores(_sigmoid(fused), per_branch, novelty)
 
-    def probabilities(self, crops: np.ndarray) -> tuple[np.ndarray, dict[Branch, np.ndarray]]:
-        """Fused and per-branch calibrated fake probabilities of uint8 crops (N, S, S, 3)."""
-        scores = self.score_crops(crops)
-        return scores.fused, scores.per_branch
-
     def close(self) -> None:
-        for engine in self.engines.values():
+        # The face engine stays open even when its branch is not run: close each engine once.
+        for engine in {id(e): e for e in (self.engine, *self.engines.values())}.values():
             engine.close()
-        self.engine.close()
         self._decoders.shutdown(wait=True)
 
     def analyze(

@@ -107,8 +107,9 @@ def score_crops(
                 for r in chunk
             ]
         )
-        probabilities, per_branch = analyzer.probabilities(crops)
-        for index, (record, probability) in enumerate(zip(chunk, probabilities, strict=True)):
+        scored = analyzer.score_crops(crops)
+        per_branch = scored.per_branch
+        for index, (record, probability) in enumerate(zip(chunk, scored.fused, strict=True)):
             scores.names.append(str(record.path.relative_to(root)))
             scores.labels.append(record.label)
             scores.probabilities.append(float(probability))
