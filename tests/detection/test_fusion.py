@@ -8,7 +8,6 @@ from deepfake_stream.detection.fusion import (
     NoveltyModel,
     disagreement_warning,
     fuse_logits,
-    fuse_probabilities,
     novelty_warning,
     parse_branches,
 )
@@ -25,7 +24,6 @@ def test_fused_logit_is_the_weighted_mean_over_the_temperature() -> None:
 def test_a_subset_renormalises_its_weights() -> None:
     only_frequency = fuse_logits({Branch.FREQUENCY: np.array([1.5])}, WEIGHTS, 1.0)
     assert np.allclose(only_frequency, [1.5])
-    assert fuse_probabilities({Branch.FACE: 0.9}, WEIGHTS, 1.0) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="nothing to fuse"):
         fuse_logits({}, WEIGHTS, 1.0)
 

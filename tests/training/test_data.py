@@ -7,7 +7,6 @@ import pytest
 
 from deepfake_stream.training.data import (
     FaceRecord,
-    class_weights,
     read_face_folder,
     split_by_group,
     without_groups,
@@ -87,22 +86,3 @@ def test_groups_can_be_left_out() -> None:
     records = _records(5)
     kept = without_groups(records, ["video1", "video3"])
     assert {r.group for r in kept} == {"video0", "video2", "video4"}
-
-
-def test_class_weights_balance_the_classes() -> None:
-    records = _records(10)  # 10 real, 20 fake
-    weights = class_weights(records)
-    real = sum(w for w, r in zip(weights, records, strict=True) if r.label == 0)
-    fake = sum(w for w, r in zip(weights, records, strict=True) if r.label == 1)
-    assert real == pytest.approx(fake) == pytest.approx(0.5)
-    with pytest.raises(ValueError):
-        class_weights([r for r in records if r.label == 1])
-
-
-def test_class_weights_can_favour_reals() -> None:
-    records = _records(10)
-    weights = class_weights(records, real_share=0.7)
-    real = sum(w for w, r in zip(weights, records, strict=True) if r.label == 0)
-    assert real / sum(weights) == pytest.approx(0.7)
-    with pytest.raises(ValueError):
-        class_weights(records, real_share=1.0)

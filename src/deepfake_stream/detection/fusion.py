@@ -111,11 +111,6 @@ def read_fusion_manifest(path: Path) -> FusionManifest:
     return manifest
 
 
-def _logit(probability: float) -> float:
-    p = min(max(probability, 1e-7), 1 - 1e-7)
-    return float(np.log(p / (1 - p)))
-
-
 def fuse_logits(
     logits: Mapping[Branch, np.ndarray], weights: Mapping[Branch, float], temperature: float
 ) -> np.ndarray:
@@ -127,15 +122,6 @@ def fuse_logits(
         raise ValueError("the fused branches' weights add up to 0")
     mean = sum(weights[branch] * np.asarray(z, np.float64) for branch, z in logits.items())
     return np.asarray(mean / total / temperature)
-
-
-def fuse_probabilities(
-    probabilities: Mapping[Branch, float], weights: Mapping[Branch, float], temperature: float
-) -> float:
-    """fuse_logits for one sample given as probabilities."""
-    logits = {branch: np.array([_logit(p)]) for branch, p in probabilities.items()}
-    fused = float(fuse_logits(logits, weights, temperature)[0])
-    return float(1.0 / (1.0 + np.exp(-fused)))
 
 
 def disagreement_warning(probabilities: Mapping[Branch, float | None], level: float) -> str | None:

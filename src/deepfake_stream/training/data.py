@@ -99,16 +99,3 @@ def without_groups(records: Iterable[FaceRecord], groups: Iterable[str]) -> list
     """Leave out whole groups (e.g. videos kept back for end-to-end evaluation)."""
     excluded = set(groups)
     return [record for record in records if record.group not in excluded]
-
-
-def class_weights(records: Sequence[FaceRecord], real_share: float = 0.5) -> list[float]:
-    """Per-record sampling weights under which a draw is real with probability real_share."""
-    if not 0.0 < real_share < 1.0:
-        raise ValueError("real_share must be between 0 and 1")
-    counts = [0, 0]
-    for record in records:
-        counts[record.label] += 1
-    if 0 in counts:
-        raise ValueError("both classes are needed to balance them")
-    share = (real_share, 1.0 - real_share)
-    return [share[record.label] / counts[record.label] for record in records]

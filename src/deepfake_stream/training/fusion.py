@@ -23,7 +23,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import minimize
 from sklearn.covariance import LedoitWolf
-from torch.utils.data import DataLoader
 
 from ..config import ModelSettings
 from ..detection.engine import build_engine
@@ -47,9 +46,6 @@ from .train import (
 )
 
 log = logging.getLogger(__name__)
-
-# Crops scored at a time.
-SCORE_BATCH = 32
 
 
 class FusionFitSettings(BaseModel):
@@ -159,14 +155,10 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
     for branch, manifest_path in settings.branches.items():
         detector, manifest = load_trained_detector(manifest_path)
         engine = build_engine(detector, engine_settings, manifest.sha256)
-        outputs = [
-            engine.infer(np.asarray(batch))
-            for batch in DataLoader(crops, SCORE_BATCH)  # type: ignore[arg-type]
-        ]
+        logits, embeddings = engine.infer(crops)  # the engine batches by batch_size
         engine.close()
-        logits = np.concatenate([batch_logits for batch_logits, _ in outputs])
         if branch is Branch.FACE:
-            face_embeddings = np.concatenate([embeddings for _, embeddings in outputs])
+            face_embeddings = embeddings
         calibrated[branch] = logits.astype(np.float64) / manifest.temperature
         log.info("scored the %s branch (%s)", branch.value, manifest.name)
 
