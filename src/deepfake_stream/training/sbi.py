@@ -74,9 +74,14 @@ def self_blend(
         raise ValueError(f"expected (5, 2) landmarks, got shape {points.shape}")
     source = _transform_source(crop, rng, options)
     mask = blend_mask(crop.shape[:2], points, rng, options)
+    return blend(crop, source, mask), mask
+
+
+def blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """mask * source + (1 - mask) * target, rounded to uint8 (mask: float H x W in [0, 1])."""
     mixed = mask[..., None] * source.astype(np.float32)
-    mixed += (1.0 - mask[..., None]) * crop.astype(np.float32)
-    return np.rint(mixed).astype(np.uint8), mask
+    mixed += (1.0 - mask[..., None]) * target.astype(np.float32)
+    return np.asarray(np.rint(mixed).clip(0, 255).astype(np.uint8))
 
 
 def _transform_source(

@@ -27,13 +27,24 @@ from scipy.interpolate import RBFInterpolator
 from scipy.ndimage import map_coordinates
 
 from .augment import RESAMPLE_FILTERS
-from .sbi import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE, SBIOptions, blend_mask, self_blend
+from .sbi import (
+    LEFT_EYE,
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    RIGHT_EYE,
+    SBIOptions,
+    blend,
+    blend_mask,
+    self_blend,
+)
 
 # The thin-plate warp is solved on a coarse grid and interpolated: a 224-px crop needs no
 # finer field, and solving per pixel costs 50x more.
 WARP_GRID = 28
 # Points on the crop border (per side) held in place by the warp, so only the face moves.
 WARP_BORDER_ANCHORS = 4
+# Face masks at full strength: the partial blend ratios of SBI are for its own family.
+FULL_STRENGTH_MASK = SBIOptions(blend_ratios=(1.0,))
 
 
 @dataclass(frozen=True)
@@ -53,18 +64,8 @@ class SynthesisOptions:
     sbi: SBIOptions = SBIOptions()
 
 
-def _soft_face_mask(
-    crop: np.ndarray, points: np.ndarray, rng: np.random.Generator, options: SynthesisOptions
-) -> np.ndarray:
-    # Full-strength masks: the partial blend ratios of SBI are for its own family.
-    shape = SBIOptions(blend_ratios=(1.0,))
-    return np.asarray(blend_mask(crop.shape[:2], points, rng, shape), np.float32)
-
-
-def _blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    mixed = mask[..., None] * source.astype(np.float32)
-    mixed += (1.0 - mask[..., None]) * target.astype(np.float32)
-    return np.asarray(np.rint(mixed).clip(0, 255).astype(np.uint8))
+def _soft_face_mask(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.asarray(blend_mask(crop.shape[:2], points, rng, FULL_STRENGTH_MASK), np.float32)
 
 
 def render_at(
@@ -96,8 +97,8 @@ def resolution(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The face region rendered at low resolution and blended back into the sharper crop."""
     rendered = _random_render(crop, options.render_side, rng, options.sharpen_p)
-    mask = _soft_face_mask(crop, points, rng, options)
-    return _blend(crop, rendered, mask), mask
+    mask = _soft_face_mask(crop, points, rng)
+    return blend(crop, rendered, mask), mask
 
 
 def colour_transfer(
@@ -167,11 +168,11 @@ def swap(
     side = crop.shape[0]
     jitter = rng.uniform(-options.landmark_jitter, options.landmark_jitter, (5, 2)) * side
     warped = thin_plate_warp(donor, np.asarray(donor_points, np.float64), points + jitter)
-    mask = _soft_face_mask(crop, points, rng, options)
+    mask = _soft_face_mask(crop, points, rng)
     warped = colour_transfer(warped, crop, mask, float(rng.uniform(*options.colour_match)))
     if rng.random() < options.swap_low_res_p:
         warped = _random_render(warped, options.render_side, rng, options.sharpen_p)
-    return _blend(crop, warped, mask), mask
+    return blend(crop, warped, mask), mask
 
 
 def mouth_mask(
@@ -210,7 +211,7 @@ def mouth(
     warped = thin_plate_warp(crop, source, target)
     rendered = _random_render(warped, options.mouth_render_side, rng, options.sharpen_p)
     mask = mouth_mask(crop.shape[:2], points, rng, float(rng.uniform(*options.mouth_feather)))
-    return _blend(crop, rendered, mask), mask
+    return blend(crop, rendered, mask), mask
 
 
 def sbi(
