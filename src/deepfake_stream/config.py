@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -171,6 +171,63 @@ class ServerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class DatabaseSettings(_Section):
+    # SQLAlchemy URL of the job store: SQLite in the data directory by default (nothing to run),
+    # or PostgreSQL, e.g. postgresql+psycopg://user@host:5432/deepfake_stream.
+    url: str = "sqlite:///data/deepfake-stream.db"
+
+
+class QueueSettings(_Section):
+    # "embedded": jobs run on worker threads inside the API process (nothing else to run).
+    # "redis": jobs go to a Dramatiq queue on Redis; `deepfake-stream worker` processes run them.
+    broker: Literal["embedded", "redis"] = "embedded"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis key prefix: several deployments may share one Redis.
+    namespace: str = "deepfake-stream"
+    # Jobs one process runs at once (threads; each analysis already uses model.threads cores).
+    worker_threads: int = Field(default=1, ge=1, le=64)
+    # A running job renews its lease as it progresses; one whose lease ran out (its worker died)
+    # is run again by another worker.
+    lease_s: float = Field(default=60.0, ge=1.0)
+    # How often each worker looks for jobs whose lease ran out.
+    recovery_interval_s: float = Field(default=15.0, gt=0.0)
+
+
+class StorageSettings(_Section):
+    # Uploaded media waits here until its job runs: a directory every worker can read (a shared
+    # volume when the workers run apart from the API).
+    media_dir: Path = Path("data/media")
+
+
+class WebhookSettings(_Section):
+    # Callback URLs (and media URLs of jobs) that resolve to private, loopback or link-local
+    # addresses are refused (SSRF) unless this is true (env DFS_WEBHOOKS__ALLOW_PRIVATE=true).
+    allow_private: bool = False
+    # Standard Webhooks signing secret ("whsec_" + base64). None: one is generated and kept in the
+    # job database, so that the API and every worker sign alike (`deepfake-stream webhooks secret`).
+    secret: SecretStr | None = None
+    # Deliveries are retried with exponential backoff and jitter up to this many attempts...
+    max_attempts: int = Field(default=10, ge=1, le=50)
+    # ...waiting about this long before the second, doubling up to max_backoff_s.
+    initial_backoff_s: float = Field(default=2.0, gt=0.0)
+    max_backoff_s: float = Field(default=120.0, gt=0.0)
+    # One delivery attempt's time limit.
+    timeout_s: float = Field(default=10.0, gt=0.0)
+
+
+class AuthSettings(_Section):
+    # Every /v1 request needs an API key (`deepfake-stream keys create`). Off in the embedded
+    # default (a warning is logged at start-up), on in the production overlays.
+    required: bool = False
+
+
+class RetentionSettings(_Section):
+    # A finished job's result (and its kept media) is deleted this many days after it ended.
+    result_days: float = Field(default=7.0, gt=0.0)
+    # How often the purge of expired jobs runs.
+    purge_interval_s: float = Field(default=3600.0, gt=0.0)
+
+
 class Settings(BaseSettings):
     """Everything configurable. Frozen: build a new one to change it."""
 
@@ -188,6 +245,12 @@ class Settings(BaseSettings):
     verdict: VerdictSettings = VerdictSettings()
     limits: LimitSettings = LimitSettings()
     server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    queue: QueueSettings = QueueSettings()
+    storage: StorageSettings = StorageSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    auth: AuthSettings = AuthSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

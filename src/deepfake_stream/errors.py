@@ -85,3 +85,31 @@ class NotReadyError(DeepfakeStreamError):
 class BusyError(DeepfakeStreamError):
     code = "busy"
     http_status = 503
+
+
+class NotFoundError(DeepfakeStreamError):
+    code = "not_found"
+    http_status = 404
+
+
+class UnauthorizedError(DeepfakeStreamError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class ForbiddenError(DeepfakeStreamError):
+    """The key lacks the scope the request needs."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimitedError(DeepfakeStreamError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

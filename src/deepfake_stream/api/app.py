@@ -7,13 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from .. import __version__
 from ..config import Settings
 from ..pipeline import Analyzer
 from .errors import install_error_handlers
-from .routes import analyze, health, model
+from .routes import analyze, health, jobs, model
 from .state import ServiceState
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,14 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(state.open_jobs)
         loading = asyncio.create_task(state.load())
         try:
             yield
         finally:
             if not loading.done():
                 await loading  # a worker thread cannot be interrupted; let it finish
+            await anyio.to_thread.run_sync(state.close_jobs)
             if state.analyzer is not None and analyzer is None:
                 state.analyzer.close()
 
@@ -50,4 +53,5 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(analyze.router)
     app.include_router(model.router)
+    app.include_router(jobs.router)
     return app

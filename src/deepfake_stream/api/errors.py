@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ..errors import DeepfakeStreamError
+from ..errors import DeepfakeStreamError, RateLimitedError, UnauthorizedError
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,23 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(code=code, message=message))
-    return JSONResponse(status_code=status, content=body.model_dump())
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
 async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DeepfakeStreamError)
     if exc.http_status >= 500 and exc.http_status != 503:  # 503s are expected while loading
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return error_response(exc.http_status, exc.code, exc.message)
+    headers = None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    elif isinstance(exc, UnauthorizedError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return error_response(exc.http_status, exc.code, exc.message, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -57,7 +65,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_STATUS_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    # The headers matter: a 405 must say which methods are allowed (Allow).
+    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -79,6 +88,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         413: "File too large, video too long, or too many pixels.",
         415: "Not a supported image or video type.",
         422: "Invalid parameters, or the file field is missing.",
+        401: "No API key, or an unknown or revoked one (when auth is on).",
+        429: "The key's rate limit is reached; see Retry-After.",
         503: "The model is not loaded yet, or too many requests are waiting.",
     }.items()
 }

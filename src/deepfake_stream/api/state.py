@@ -1,5 +1,6 @@
-"""What the running service holds: the analyzer (loaded once, in the background) and the
-admission gate that bounds concurrent and queued analyses."""
+"""What the running service holds: the analyzer (loaded once, in the background), the admission
+gate that bounds concurrent and queued analyses, the job store, queue and media, API keys, and,
+in the embedded mode, the job runner."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import anyio
 
 from ..config import Settings
 from ..errors import BusyError, DeepfakeStreamError, NotReadyError
+from ..jobs.queue import JobQueue
+from ..jobs.storage import MediaStore
+from ..jobs.store import JobStore
+from ..jobs.worker import JobRunner
 from ..pipeline import Analyzer
+from .auth import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +58,60 @@ class ServiceState:
         self.analyzer = analyzer
         self.load_error: str | None = None
         self.gate = AdmissionGate(settings.server.max_concurrent, settings.server.max_queued)
+        self.store: JobStore | None = None
+        self.media: MediaStore | None = None
+        self.queue: JobQueue | None = None
+        self.auth: Authenticator | None = None
+        self.runner: JobRunner | None = None
+
+    def open_jobs(self) -> None:
+        """Open the job store (migrating it), the media store and the queue."""
+        self.store = JobStore(self.settings.database.url)
+        self.media = MediaStore(self.settings.storage.media_dir)
+        self.queue = JobQueue(self.settings.queue)
+        self.auth = Authenticator(self.settings, self.store)
+        if not self.settings.auth.required:
+            log.warning(
+                "auth.required is off: anyone who reaches this service may use it "
+                "(create keys with `deepfake-stream keys create` and set DFS_AUTH__REQUIRED=true)"
+            )
+
+    def close_jobs(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+        elif self.queue is not None:
+            self.queue.close()
+        if self.store is not None:
+            self.store.close()
 
     async def load(self) -> None:
-        """Load the models in a worker thread so that /healthz answers meanwhile."""
-        if self.analyzer is not None:
-            return
-        try:
-            self.analyzer = await anyio.to_thread.run_sync(Analyzer, self.settings)
-            log.info("model loaded: %s", self.analyzer.model.weights_name)
-        except DeepfakeStreamError as exc:
-            self.load_error = exc.message
-            log.error("model failed to load: %s", exc.message)
-        except Exception as exc:  # a broken install must show in /readyz, not kill silently
-            self.load_error = f"{type(exc).__name__}: {exc}"
-            log.exception("model failed to load")
+        """Load the models in a worker thread so that /healthz answers meanwhile; then, in the
+        embedded mode, start running jobs."""
+        if self.analyzer is None:
+            try:
+                self.analyzer = await anyio.to_thread.run_sync(Analyzer, self.settings)
+                log.info("model loaded: %s", self.analyzer.model.weights_name)
+            except DeepfakeStreamError as exc:
+                self.load_error = exc.message
+                log.error("model failed to load: %s", exc.message)
+                return
+            except Exception as exc:  # a broken install must show in /readyz, not kill silently
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("model failed to load")
+                return
+        if self.settings.queue.broker == "embedded" and self.store is not None:
+            assert self.media is not None and self.queue is not None
+            self.runner = JobRunner(
+                self.settings, self.analyzer, self.store, self.media, self.queue
+            )
+            self.runner.start(self.settings.queue.worker_threads)
+            waiting = await anyio.to_thread.run_sync(self.runner.requeue_waiting)
+            if waiting:
+                log.info("resumed %d queued job(s)", waiting)
+
+    def jobs(self) -> tuple[JobStore, MediaStore, JobQueue]:
+        assert self.store is not None and self.media is not None and self.queue is not None
+        return self.store, self.media, self.queue
 
     def ready_analyzer(self) -> Analyzer:
         if self.analyzer is not None:

@@ -15,8 +15,11 @@ from ..errors import CorruptMediaError, FileTooLargeError, InvalidParametersErro
 
 UPLOAD_FIELD = "file"
 UPLOAD_PREFIX = "dfs-upload-"
-# Room for multipart boundaries and part headers on top of the file itself.
+# Room for multipart boundaries, part headers and the small form fields on top of the file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Form fields other than the file are options: short strings, kept in memory.
+MAX_FIELD_BYTES = 4096
+MAX_FIELDS = 16
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class SavedUpload:
     path: Path  # temporary file; the caller deletes it
     filename: str | None  # as the client named it (never used to tell the type)
     size: int  # bytes
+    fields: dict[str, str] = field(default_factory=dict)  # the other form fields
 
 
 @dataclass
@@ -32,6 +36,8 @@ class _PartState:
     header_field: bytearray = field(default_factory=bytearray)
     header_value: bytearray = field(default_factory=bytearray)
     is_file: bool = False
+    name: str | None = None
+    value: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -40,6 +46,7 @@ class _Received:
     complete: bool = False  # the closing boundary arrived
     size: int = 0  # bytes written so far
     filename: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 def _disposition(headers: dict[bytes, bytes]) -> tuple[str | None, str | None]:
@@ -85,12 +92,21 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
     def on_headers_finished() -> None:
         name, filename = _disposition(part.headers)
         part.is_file = name == UPLOAD_FIELD and not received.found
+        part.name = None if part.is_file else name
+        if part.name is not None and len(received.fields) >= MAX_FIELDS:
+            raise InvalidParametersError(f"too many form fields (at most {MAX_FIELDS})")
         if part.is_file:
             received.found = True
             received.filename = filename
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if not part.is_file:
+            if part.name is not None:
+                part.value.extend(data[start:end])
+                if len(part.value) > MAX_FIELD_BYTES:
+                    raise InvalidParametersError(
+                        f"form field {part.name!r} is longer than {MAX_FIELD_BYTES} bytes"
+                    )
             return
         received.size += end - start
         if received.size > max_bytes:
@@ -103,6 +119,12 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
     def on_part_begin() -> None:
         part.headers.clear()
         part.is_file = False
+        part.name = None
+        part.value.clear()
+
+    def on_part_end() -> None:
+        if part.name is not None:
+            received.fields[part.name] = part.value.decode("utf-8", "replace")
 
     parser = MultipartParser(
         boundary,
@@ -113,6 +135,7 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
             "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
             "on_end": on_end,
         },
     )
@@ -137,4 +160,6 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
     if not received.found:
         path.unlink(missing_ok=True)
         raise InvalidParametersError(f"the multipart field '{UPLOAD_FIELD}' is missing")
-    return SavedUpload(path=path, filename=received.filename, size=received.size)
+    return SavedUpload(
+        path=path, filename=received.filename, size=received.size, fields=received.fields
+    )

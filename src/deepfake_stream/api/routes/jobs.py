@@ -1,0 +1,279 @@
+"""Jobs: submit media (upload or URL) and get a job id at once; poll it, list, cancel or purge;
+be called back when it ends."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from ...errors import InvalidParametersError, NotFoundError
+from ...jobs.storage import MediaStore
+from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus, JobStore, new_job_id
+from ...jobs.views import JobPage, JobView, job_view
+from ...jobs.webhooks import check_public_url
+from ..deps import JobsReader, JobsWriter, StateDep
+from ..errors import ERROR_RESPONSES
+from ..upload import UPLOAD_FIELD, SavedUpload, save_upload
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+MAX_PAGE = 100
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class JobOptions(BaseModel):
+    """The fields a job takes besides its media (form fields of an upload, or JSON)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    callback_url: HttpUrl | None = Field(
+        default=None, description="POSTed the job, signed (Standard Webhooks), when it ends."
+    )
+    segments: int | None = Field(default=None, ge=1, le=128)
+    frames_per_segment: int | None = Field(default=None, ge=1, le=64)
+    keep_media: bool = Field(
+        default=False,
+        description="Keep the media until the job expires (default: deleted "
+        "as soon as the analysis ends).",
+    )
+
+
+class UrlJob(JobOptions):
+    url: HttpUrl = Field(description="Where the worker fetches the media (http or https).")
+
+
+UPLOAD_OR_URL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [UPLOAD_FIELD],
+                    "properties": {
+                        UPLOAD_FIELD: {"type": "string", "format": "binary"},
+                        "callback_url": {"type": "string", "format": "uri"},
+                        "segments": {"type": "integer", "minimum": 1, "maximum": 128},
+                        "frames_per_segment": {"type": "integer", "minimum": 1, "maximum": 64},
+                        "keep_media": {"type": "boolean"},
+                    },
+                }
+            },
+            "application/json": {"schema": UrlJob.model_json_schema()},
+        },
+    }
+}
+
+JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    404: ERROR_RESPONSES[400] | {"description": "No such job (or not this key's)."},
+}
+
+
+def _options_from_form(fields: dict[str, str]) -> JobOptions:
+    try:
+        return JobOptions.model_validate(
+            {key: value for key, value in fields.items() if value != ""}, strict=False
+        )
+    except ValidationError as exc:
+        raise InvalidParametersError(_problems(exc)) from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+def _stored_options(options: JobOptions, url: str | None = None) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("segments", options.segments),
+            ("frames_per_segment", options.frames_per_segment),
+        )
+        if value is not None
+    }
+    if url is not None:
+        stored["url"] = url
+    return stored
+
+
+def _accepted(job: JobRow, status_code: int = 202) -> JSONResponse:
+    return JSONResponse(
+        job_view(job).model_dump(mode="json"),
+        status_code=status_code,
+        headers={"Location": f"/v1/jobs/{job.id}"},
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobView,
+    responses=JOB_RESPONSES | {200: {"model": JobView, "description": "Idempotent replay."}},
+    openapi_extra=UPLOAD_OR_URL_BODY,
+)
+async def submit_job(
+    request: Request,
+    state: StateDep,
+    caller: JobsWriter,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=MAX_IDEMPOTENCY_KEY,
+            description="Same key, same job: a retried "
+            "submission returns the first one's job (200) instead of a new one.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Queue an analysis: upload the media (multipart `file`) or give its `url` (JSON). Answers
+    202 at once with the job and its Location; the job runs on a worker."""
+    store, media, queue = state.jobs()
+    settings = state.settings
+    if idempotency_key is not None:
+        earlier = await anyio.to_thread.run_sync(
+            store.find_idempotent, caller.key_id, idempotency_key
+        )
+        if earlier is not None:
+            return _accepted(earlier, 200)
+
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    upload: SavedUpload | None = None
+    source_url: str | None = None
+    if content_type == "application/json":
+        try:
+            body = UrlJob.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise InvalidParametersError(_problems(exc)) from exc
+        options: JobOptions = body
+        source_url = str(body.url)
+        await anyio.to_thread.run_sync(
+            check_public_url, source_url, settings.webhooks.allow_private, "url"
+        )
+    else:
+        async with state.gate.admit():
+            upload = await save_upload(request, media.directory, settings.limits.max_bytes)
+    try:
+        if upload is not None:
+            options = _options_from_form(upload.fields)
+        if options.callback_url is not None:
+            await anyio.to_thread.run_sync(
+                check_public_url, str(options.callback_url), settings.webhooks.allow_private
+            )
+        job, created = await anyio.to_thread.run_sync(
+            lambda: _create_job(
+                store, media, caller.key_id, options, upload, source_url, idempotency_key
+            )
+        )
+    finally:
+        if upload is not None:
+            upload.path.unlink(missing_ok=True)  # already moved in, unless something failed
+    if not created:
+        return _accepted(job, 200)
+    await anyio.to_thread.run_sync(queue.enqueue, job.id)
+    log.info("job %s queued (%s, %d bytes)", job.id, job.file_name, job.media_bytes)
+    return _accepted(job)
+
+
+def _create_job(
+    store: JobStore,
+    media: MediaStore,
+    api_key_id: str | None,
+    options: JobOptions,
+    upload: SavedUpload | None,
+    source_url: str | None,
+    idempotency_key: str | None,
+) -> tuple[JobRow, bool]:
+    """The new job (its upload moved in under its id), or the earlier one with the same
+    Idempotency-Key when two submissions race; and whether it is new."""
+    job_id = new_job_id()
+    media_path = str(media.adopt(upload.path, job_id)) if upload is not None else None
+    try:
+        return (
+            store.create_job(
+                job_id=job_id,
+                media_path=media_path,
+                media_bytes=upload.size if upload is not None else 0,
+                file_name=upload.filename if upload is not None else source_url,
+                options=_stored_options(options, source_url),
+                callback_url=str(options.callback_url) if options.callback_url else None,
+                keep_media=options.keep_media,
+                api_key_id=api_key_id,
+                idempotency_key=idempotency_key,
+            ),
+            True,
+        )
+    except IntegrityError:
+        media.delete(media_path)
+        earlier = store.find_idempotent(api_key_id, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier, False
+    except BaseException:
+        media.delete(media_path)
+        raise
+
+
+@router.get("", response_model=JobPage, responses=ERROR_RESPONSES)
+def list_jobs(
+    state: StateDep,
+    caller: JobsReader,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="next_cursor of the previous page.")
+    ] = None,
+) -> JobPage:
+    """The caller's jobs, newest first."""
+    store, _, _ = state.jobs()
+    page = store.list_jobs(api_key_id=caller.key_id, status=status, limit=limit, cursor=cursor)
+    return JobPage(jobs=[job_view(job) for job in page.jobs], next_cursor=page.next_cursor)
+
+
+def _own_job(state: StateDep, caller_key: str | None, job_id: str) -> JobRow:
+    store, _, _ = state.jobs()
+    job = store.get_job(job_id, caller_key)
+    if job is None:
+        raise NotFoundError(f"no job {job_id}")
+    return job
+
+
+@router.get("/{job_id}", response_model=JobView, responses=JOB_RESPONSES)
+def get_job(state: StateDep, caller: JobsReader, job_id: str) -> JobView:
+    """The job's status and progress; with the analysis result once it has succeeded."""
+    return job_view(_own_job(state, caller.key_id, job_id))
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    responses=JOB_RESPONSES | {202: {"model": JobView, "description": "Cancellation asked."}},
+)
+def delete_job(state: StateDep, caller: JobsWriter, job_id: str) -> Response:
+    """Cancel a queued or running job (202, with the job: a running one stops at its next
+    step), or purge an ended one: its result, media and webhook records are deleted (204)."""
+    store, media, _ = state.jobs()
+    job = _own_job(state, caller.key_id, job_id)
+    if job.status not in FINAL_STATUSES:
+        job = store.request_cancel(job_id) or job
+        if job.status == JobStatus.CANCELLED:  # it was queued: cancelled at once
+            media.delete(job.media_path)
+            store.set_media_path(job_id, None)
+            return _accepted(job)
+        if job.status == JobStatus.RUNNING:  # its worker stops at the next step
+            return _accepted(job)
+        # It ended meanwhile: purge it.
+    media.delete(job.media_path)
+    store.delete_job(job_id)
+    log.info("job %s purged", job_id)
+    return Response(status_code=204)

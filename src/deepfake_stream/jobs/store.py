@@ -1,0 +1,581 @@
+"""The job store: jobs, webhook deliveries and API keys in SQLAlchemy tables (SQLite by default,
+PostgreSQL in production), migrated with Alembic.
+
+Exactly-once comes from here, not from the broker: a worker may run a job only after claiming
+it (queued, or running with an expired lease), and it writes the outcome only while it still
+holds the claim, so a message delivered twice cannot produce two results.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.expression import Executable
+from sqlalchemy.types import TypeDecorator
+
+# SQLite waits this long for another process's write lock instead of failing at once.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class WebhookState(enum.StrEnum):
+    NONE = "none"  # no callback_url
+    PENDING = "pending"  # the job ended; delivery not yet confirmed
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return (
+            value.astimezone(UTC)
+            if dialect.name != "sqlite"
+            else value.astimezone(UTC).replace(tzinfo=None)
+        )
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    media_path: Mapped[str | None] = mapped_column(Text)  # None once deleted
+    media_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    keep_media: Mapped[bool] = mapped_column(Boolean, default=False)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    webhook_state: Mapped[str] = mapped_column(String(16), default=WebhookState.NONE)
+    stage: Mapped[str | None] = mapped_column(String(32))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class DeliveryRow(Base):
+    """One webhook delivery attempt."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the key's public prefix
+    name: Mapped[str] = mapped_column(String(255))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SecretRow(Base):
+    """Service secrets generated once and shared by the API and every worker."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[JobRow]
+    next_cursor: str | None  # pass back as `cursor` for the next page
+
+
+def _changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; the number of rows it changed."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while a worker writes; foreign keys make deliveries cascade.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; the SQLite file's folder is created if missing."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("deepfake_stream.jobs") / "migrations")
+    )
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class JobStore:
+    """Every read and write of jobs, deliveries, keys and secrets."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        migrate(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # Jobs ---------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        *,
+        media_path: str | None,
+        media_bytes: int,
+        file_name: str | None,
+        options: dict[str, Any],
+        callback_url: str | None,
+        keep_media: bool,
+        api_key_id: str | None,
+        idempotency_key: str | None,
+        job_id: str | None = None,
+    ) -> JobRow:
+        job = JobRow(
+            id=job_id or new_job_id(),
+            status=JobStatus.QUEUED,
+            api_key_id=api_key_id,
+            idempotency_key=idempotency_key,
+            file_name=file_name,
+            media_path=media_path,
+            media_bytes=media_bytes,
+            keep_media=keep_media,
+            options=options,
+            callback_url=callback_url,
+            webhook_state=WebhookState.NONE,
+            progress=0.0,
+            attempts=0,
+            cancel_requested=False,
+            created_at=utcnow(),
+        )
+        with self.session() as session:
+            session.add(job)
+        return job
+
+    def get_job(self, job_id: str, api_key_id: str | None = None) -> JobRow | None:
+        """The job, if it exists and belongs to the key (or no key is given)."""
+        with self.session() as session:
+            job = session.get(JobRow, job_id)
+            if job is None or (api_key_id is not None and job.api_key_id != api_key_id):
+                return None
+            return job
+
+    def find_idempotent(self, api_key_id: str | None, idempotency_key: str) -> JobRow | None:
+        with self.session() as session:
+            return session.scalars(
+                select(JobRow).where(
+                    JobRow.idempotency_key == idempotency_key,
+                    JobRow.api_key_id.is_(None)
+                    if api_key_id is None
+                    else JobRow.api_key_id == api_key_id,
+                )
+            ).first()
+
+    def list_jobs(
+        self,
+        *,
+        api_key_id: str | None,
+        status: JobStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        """Newest first; `cursor` is the id of the last job of the previous page."""
+        query = select(JobRow)
+        if api_key_id is not None:
+            query = query.where(JobRow.api_key_id == api_key_id)
+        if status is not None:
+            query = query.where(JobRow.status == status)
+        with self.session() as session:
+            if cursor is not None:
+                after = session.get(JobRow, cursor)
+                if after is not None:
+                    query = query.where(
+                        (JobRow.created_at < after.created_at)
+                        | ((JobRow.created_at == after.created_at) & (JobRow.id < after.id))
+                    )
+            rows = list(
+                session.scalars(
+                    query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit + 1)
+                )
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, rows[-1].id if more and rows else None)
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.session() as session:
+            return {
+                status: count
+                for status, count in session.execute(
+                    select(JobRow.status, func.count()).group_by(JobRow.status)
+                )
+            }
+
+    def claim(self, job_id: str, worker: str, lease_s: float) -> JobRow | None:
+        """Take the job for this worker if it is queued, or running on a lapsed lease; None if
+        another worker holds it, or it has ended or been cancelled."""
+        now = utcnow()
+        with self.session() as session:
+            claimed = _changed(
+                session,
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.cancel_requested.is_(False),
+                    (JobRow.status == JobStatus.QUEUED)
+                    | ((JobRow.status == JobStatus.RUNNING) & (JobRow.lease_until < now)),
+                )
+                .values(
+                    status=JobStatus.RUNNING,
+                    worker=worker,
+                    lease_until=now + timedelta(seconds=lease_s),
+                    attempts=JobRow.attempts + 1,
+                    started_at=now,
+                    stage=None,
+                    progress=0.0,
+                )
+                .execution_options(synchronize_session=False),
+            )
+            if not claimed:
+                return None
+            return session.get(JobRow, job_id)
+
+    def renew(
+        self, job_id: str, worker: str, lease_s: float, stage: str | None, progress: float
+    ) -> bool:
+        """Extend the lease and record progress. False: the claim is lost or a cancel was asked
+        for, and the worker must stop."""
+        with self.session() as session:
+            renewed = _changed(
+                session,
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.worker == worker,
+                    JobRow.status == JobStatus.RUNNING,
+                    JobRow.cancel_requested.is_(False),
+                )
+                .values(
+                    lease_until=utcnow() + timedelta(seconds=lease_s),
+                    stage=stage,
+                    progress=progress,
+                )
+                .execution_options(synchronize_session=False),
+            )
+            return bool(renewed)
+
+    def finish(
+        self,
+        job_id: str,
+        worker: str,
+        status: JobStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+        retention_days: float,
+    ) -> bool:
+        """Record the outcome, if this worker still holds the job. False: it does not (the
+        lease lapsed and another worker took over), and this outcome is dropped."""
+        now = utcnow()
+        with self.session() as session:
+            job = session.get(JobRow, job_id, with_for_update=True)
+            if job is None or job.worker != worker or job.status != JobStatus.RUNNING:
+                return False
+            job.status = status
+            job.result = result
+            job.error_code, job.error_message = error if error else (None, None)
+            job.finished_at = now
+            job.expires_at = now + timedelta(days=retention_days)
+            job.progress = 1.0 if status is JobStatus.SUCCEEDED else job.progress
+            job.webhook_state = WebhookState.PENDING if job.callback_url else WebhookState.NONE
+            # The lease now guards the webhook delivery: a worker that dies while delivering
+            # leaves it to be resumed.
+            job.lease_until = now
+            return True
+
+    def request_cancel(self, job_id: str) -> JobRow | None:
+        """Cancel a queued job at once; ask a running one to stop. The job as it now is."""
+        with self.session() as session:
+            job = session.get(JobRow, job_id, with_for_update=True)
+            if job is None:
+                return None
+            if job.status == JobStatus.QUEUED:
+                now = utcnow()
+                job.status = JobStatus.CANCELLED
+                job.finished_at = now
+                job.expires_at = now  # nothing to keep
+            elif job.status == JobStatus.RUNNING:
+                job.cancel_requested = True
+            return job
+
+    def mark_cancelled(self, job_id: str, worker: str, retention_days: float) -> bool:
+        """A running job stopped on request."""
+        now = utcnow()
+        with self.session() as session:
+            return bool(
+                _changed(
+                    session,
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.worker == worker)
+                    .values(
+                        status=JobStatus.CANCELLED,
+                        finished_at=now,
+                        expires_at=now + timedelta(days=retention_days),
+                        webhook_state=WebhookState.NONE,
+                    )
+                    .execution_options(synchronize_session=False),
+                )
+            )
+
+    def set_media_path(self, job_id: str, media_path: str | None) -> None:
+        with self.session() as session:
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(media_path=media_path))
+
+    def delete_job(self, job_id: str) -> None:
+        """The job and its delivery records (the caller deletes its media first)."""
+        with self.session() as session:
+            session.execute(delete(DeliveryRow).where(DeliveryRow.job_id == job_id))
+            session.execute(delete(JobRow).where(JobRow.id == job_id))
+
+    def expired_jobs(self, now: datetime | None = None) -> list[JobRow]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(JobRow).where(
+                        JobRow.expires_at.is_not(None), JobRow.expires_at <= (now or utcnow())
+                    )
+                )
+            )
+
+    def jobs_to_recover(self, now: datetime | None = None) -> list[JobRow]:
+        """Jobs whose worker vanished: running, or ended with a webhook still to send, on a
+        lapsed lease."""
+        now = now or utcnow()
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(JobRow).where(
+                        JobRow.lease_until < now,
+                        (JobRow.status == JobStatus.RUNNING)
+                        | (JobRow.webhook_state == WebhookState.PENDING),
+                    )
+                )
+            )
+
+    def queued_jobs(self) -> list[JobRow]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(JobRow)
+                    .where(JobRow.status == JobStatus.QUEUED)
+                    .order_by(JobRow.created_at)
+                )
+            )
+
+    # Webhooks -----------------------------------------------------------------------------
+
+    def claim_delivery(self, job_id: str, worker: str, lease_s: float) -> JobRow | None:
+        """Take the pending webhook of an ended job: once its lease lapsed (finish() lets it lapse
+        at once), so that two senders never deliver it together."""
+        now = utcnow()
+        with self.session() as session:
+            claimed = _changed(
+                session,
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.webhook_state == WebhookState.PENDING,
+                    JobRow.lease_until < now,
+                )
+                .values(worker=worker, lease_until=now + timedelta(seconds=lease_s))
+                .execution_options(synchronize_session=False),
+            )
+            return session.get(JobRow, job_id) if claimed else None
+
+    def renew_delivery(self, job_id: str, worker: str, lease_s: float) -> None:
+        with self.session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.worker == worker)
+                .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+            )
+
+    def record_attempt(self, attempt: DeliveryRow) -> None:
+        with self.session() as session:
+            session.add(attempt)
+
+    def end_delivery(self, job_id: str, worker: str, state: WebhookState) -> None:
+        with self.session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.worker == worker)
+                .values(webhook_state=state)
+            )
+
+    def deliveries(self, job_id: str) -> list[DeliveryRow]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(DeliveryRow).where(DeliveryRow.job_id == job_id).order_by(DeliveryRow.id)
+                )
+            )
+
+    # Secrets and keys ---------------------------------------------------------------------
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """The named secret, created with make() the first time (by whichever process asks
+        first; the others read the winner's)."""
+        with self.session() as session:
+            row = session.get(SecretRow, name)
+            if row is not None:
+                return row.value
+        try:
+            with self.session() as session:
+                session.add(SecretRow(name=name, value=make()))
+        except IntegrityError:  # another process inserted it first: read theirs
+            pass
+        with self.session() as session:
+            row = session.get(SecretRow, name)
+            assert row is not None
+            return row.value
+
+    def add_key(self, key: ApiKeyRow) -> None:
+        with self.session() as session:
+            session.add(key)
+
+    def get_key(self, key_id: str) -> ApiKeyRow | None:
+        with self.session() as session:
+            return session.get(ApiKeyRow, key_id)
+
+    def list_keys(self) -> Sequence[ApiKeyRow]:
+        with self.session() as session:
+            return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)))
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.session() as session:
+            return bool(
+                _changed(
+                    session,
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()),
+                )
+            )
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)

@@ -1,0 +1,235 @@
+"""Webhooks: when a job ends, its callback_url is POSTed the job, signed the Standard Webhooks
+way (webhook-id, webhook-timestamp, webhook-signature: HMAC-SHA256), retried with exponential
+backoff and jitter (tenacity), every attempt recorded in the store."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from ..config import WebhookSettings
+from ..errors import InvalidParametersError
+from .store import DeliveryRow, JobRow, JobStore, WebhookState, utcnow
+from .views import job_view
+
+log = logging.getLogger(__name__)
+
+SECRET_NAME = "webhook_signing_secret"
+SECRET_PREFIX = "whsec_"
+USER_AGENT = "DeepfakeStream-Webhooks/1"
+# A delivery's response body is not read beyond this (it is not used, only recorded).
+MAX_ERROR_CHARS = 500
+# Callback URL schemes accepted.
+ALLOWED_SCHEMES = ("http", "https")
+
+
+class DeliveryError(Exception):
+    """An attempt failed in a way worth retrying (no answer, 5xx, 429...)."""
+
+
+class PermanentDeliveryError(Exception):
+    """An attempt failed in a way that retrying cannot mend (the URL became private)."""
+
+
+def new_signing_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_public_url(url: str, allow_private: bool, field: str = "callback_url") -> None:
+    """Refuse URLs that are not http(s), or whose host resolves to a private, loopback,
+    link-local or otherwise non-public address (SSRF), unless allow_private. `field` names the
+    URL in the error."""
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES or not parts.hostname:
+        raise InvalidParametersError(f"{field} must be an absolute http or https URL")
+    if parts.username or parts.password:
+        raise InvalidParametersError(f"{field} must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
+    except (OSError, ValueError) as exc:
+        raise InvalidParametersError(f"{field} host does not resolve: {exc}") from exc
+    if allow_private:
+        return
+    private = sorted(str(a) for a in addresses if not _is_public(str(a)))
+    if private:
+        raise InvalidParametersError(
+            f"{field} resolves to a non-public address ({', '.join(private)}); "
+            "set webhooks.allow_private to allow it"
+        )
+
+
+def sign(secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
+    """The Standard Webhooks headers for a body."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, timestamp, body),
+    }
+
+
+def verify(secret: str, body: bytes | str, headers: dict[str, str]) -> dict[str, object]:
+    """For receivers: check a delivery's signature and age; the parsed payload, or
+    WebhookVerificationError."""
+    payload = Webhook(secret).verify(body, headers)
+    if not isinstance(payload, dict):
+        raise WebhookVerificationError("payload is not a JSON object")
+    return payload
+
+
+def payload_for(job: JobRow) -> str:
+    return json.dumps(
+        {
+            "type": f"job.{job.status}",
+            "timestamp": utcnow().isoformat(),
+            "data": job_view(job).model_dump(mode="json"),
+        },
+        separators=(",", ":"),
+    )
+
+
+class WebhookSender:
+    """Delivers the webhooks of the jobs that a worker ends, on threads of its own so that a
+    slow receiver never holds an analysis slot."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        store: JobStore,
+        worker_id: str,
+        lease_s: float,
+        threads: int = 4,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.worker_id = worker_id
+        self.lease_s = lease_s
+        self.secret = (
+            settings.secret.get_secret_value()
+            if settings.secret is not None
+            else store.secret(SECRET_NAME, new_signing_secret)
+        )
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dfs-webhook")
+        self._client = httpx.Client(
+            timeout=settings.timeout_s,
+            follow_redirects=False,  # a redirect could lead to a private address
+            headers={"user-agent": USER_AGENT},
+        )
+
+    def submit(self, job_id: str) -> None:
+        self._pool.submit(self._deliver_logged, job_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    def _deliver_logged(self, job_id: str) -> None:
+        try:
+            self.deliver(job_id)
+        except Exception:  # a thread's error would vanish: log it; recovery retries later
+            log.exception("webhook delivery for job %s failed", job_id)
+
+    def deliver(self, job_id: str) -> WebhookState | None:
+        """Deliver the job's webhook, retrying; None if another worker is delivering it."""
+        job = self.store.claim_delivery(job_id, self.worker_id, self.lease_s)
+        if job is None or job.callback_url is None:
+            return None
+        url = job.callback_url
+        body = payload_for(job)
+        # One id for every attempt, so that a receiver can drop duplicates.
+        message_id = f"msg_{job.id}"
+        done_before = len(self.store.deliveries(job_id))
+
+        def keep_lease(_state: RetryCallState) -> None:
+            self.store.renew_delivery(
+                job_id, self.worker_id, self.lease_s + self.settings.max_backoff_s
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, self.settings.max_attempts - done_before)),
+            wait=wait_exponential_jitter(
+                initial=self.settings.initial_backoff_s,
+                max=self.settings.max_backoff_s,
+                jitter=self.settings.initial_backoff_s,
+            ),
+            retry=retry_if_exception_type(DeliveryError),
+            before_sleep=keep_lease,
+            reraise=True,
+        )
+        state = WebhookState.FAILED
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._attempt(
+                        job_id,
+                        url,
+                        message_id,
+                        body,
+                        done_before + attempt.retry_state.attempt_number,
+                    )
+            state = WebhookState.DELIVERED
+        except (DeliveryError, PermanentDeliveryError) as exc:
+            log.warning("webhook for job %s not delivered: %s", job_id, exc)
+        self.store.end_delivery(job_id, self.worker_id, state)
+        return state
+
+    def _attempt(self, job_id: str, url: str, message_id: str, body: str, number: int) -> None:
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            try:
+                check_public_url(url, self.settings.allow_private)  # DNS may have changed
+            except InvalidParametersError as exc:
+                error = exc.message
+                raise PermanentDeliveryError(exc.message) from exc
+            headers = sign(self.secret, message_id, datetime.now(UTC), body)
+            headers["content-type"] = "application/json"
+            try:
+                response = self._client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                raise DeliveryError(error) from exc
+            status = response.status_code
+            if not response.is_success:
+                error = f"HTTP {status}: {response.text[:MAX_ERROR_CHARS]}"
+                raise DeliveryError(error)
+        finally:
+            self.store.record_attempt(
+                DeliveryRow(
+                    job_id=job_id,
+                    message_id=message_id,
+                    attempt=number,
+                    url=url,
+                    status_code=status,
+                    error=error,
+                    succeeded=error is None,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    attempted_at=utcnow(),
+                )
+            )

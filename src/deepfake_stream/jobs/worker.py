@@ -1,0 +1,217 @@
+"""Running jobs: claim, analyse, record the outcome, delete the media, send the webhook; and the
+background duties every job-running process shares: recovering the jobs of dead workers and
+purging expired ones."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import DeepfakeStreamError
+from ..pipeline import AnalysisOptions, Analyzer
+from .queue import JobQueue
+from .storage import MediaStore
+from .store import JobRow, JobStatus, JobStore, WebhookState
+from .webhooks import WebhookSender, check_public_url
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """Raised inside the analysis when the job's claim is gone (cancelled, or taken over)."""
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class _Lease:
+    """Renews a running job's lease on a thread of its own while the analysis runs, and
+    carries the analysis' progress to the store."""
+
+    def __init__(self, store: JobStore, job_id: str, worker: str, lease_s: float) -> None:
+        self.store, self.job_id, self.worker, self.lease_s = store, job_id, worker, lease_s
+        self.stage: str | None = None
+        self.progress = 0.0
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="dfs-lease", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(min(self.lease_s / 3, 2.0)):
+            if not self.store.renew(
+                self.job_id, self.worker, self.lease_s, self.stage, self.progress
+            ):
+                self.lost.set()
+                return
+
+    # Stages in the order the analysis passes them, and each one's share of the work.
+    STAGES = {"decode": (0.0, 0.4), "detect": (0.4, 0.8), "classify": (0.8, 1.0)}
+
+    def on_progress(self, stage: str, done: int, total: int) -> None:
+        if self.lost.is_set():
+            raise JobCancelled(self.job_id)
+        start, end = self.STAGES.get(stage, (0.0, 1.0))
+        self.stage = stage
+        self.progress = round(start + (end - start) * (done / total if total else 1.0), 3)
+
+
+class JobRunner:
+    """Runs the jobs whose ids arrive from the queue, with one loaded analyzer."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        analyzer: Analyzer,
+        store: JobStore,
+        media: MediaStore,
+        queue: JobQueue,
+    ) -> None:
+        self.settings = settings
+        self.analyzer = analyzer
+        self.store = store
+        self.media = media
+        self.queue = queue
+        self.worker_id = new_worker_id()
+        self.lease_s = settings.queue.lease_s
+        self.webhooks = WebhookSender(settings.webhooks, store, self.worker_id, self.lease_s)
+        self._stop = threading.Event()
+        self._chores = threading.Thread(target=self._chore_loop, name="dfs-chores", daemon=True)
+
+    def start(self, threads: int) -> None:
+        self.queue.start(self.run, threads)
+        self._chores.start()
+        log.info("worker %s running jobs on %d thread(s)", self.worker_id, threads)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.queue.close()
+        self.webhooks.close()
+        if self._chores.is_alive():
+            self._chores.join()
+
+    def run(self, job_id: str) -> JobStatus | None:
+        """Run one job; the status it ended in, or None if it was not this worker's to run."""
+        job = self.store.claim(job_id, self.worker_id, self.lease_s)
+        if job is None:
+            return None
+        log.info("job %s started (attempt %d)", job_id, job.attempts)
+        status, result, error = self._analyze(job)
+        retention = self.settings.retention.result_days
+        if status is JobStatus.CANCELLED:
+            ended = self.store.mark_cancelled(job_id, self.worker_id, retention)
+        else:
+            ended = self.store.finish(
+                job_id, self.worker_id, status, result=result, error=error, retention_days=retention
+            )
+        if not ended:  # another worker took the job over after our lease lapsed
+            log.warning("job %s: lost the claim; this worker's outcome is dropped", job_id)
+            return None
+        if not job.keep_media or status is JobStatus.CANCELLED:
+            self.media.delete(job.media_path)
+            self.store.set_media_path(job_id, None)
+        log.info("job %s %s", job_id, status.value)
+        if job.callback_url and status is not JobStatus.CANCELLED:
+            self.webhooks.submit(job_id)
+        return status
+
+    def _analyze(
+        self, job: JobRow
+    ) -> tuple[JobStatus, dict[str, object] | None, tuple[str, str] | None]:
+        media_path = job.media_path
+        if media_path is None and "url" in job.options:
+            try:
+                media_path = self._fetch(job)
+            except DeepfakeStreamError as exc:
+                return JobStatus.FAILED, None, (exc.code, exc.message)
+            job.media_path = media_path
+        if media_path is None or not Path(media_path).is_file():
+            return JobStatus.FAILED, None, ("media_missing", "the job's media is gone")
+        options = AnalysisOptions(
+            segments=job.options.get("segments"),
+            frames_per_segment=job.options.get("frames_per_segment"),
+        )
+        with _Lease(self.store, job.id, self.worker_id, self.lease_s) as lease:
+            try:
+                result = self.analyzer.analyze(
+                    Path(media_path), options, job.file_name, on_progress=lease.on_progress
+                )
+            except JobCancelled:
+                return JobStatus.CANCELLED, None, None
+            except DeepfakeStreamError as exc:
+                return JobStatus.FAILED, None, (exc.code, exc.message)
+            except Exception as exc:  # a bug must fail the job, not leave it running forever
+                log.exception("job %s failed", job.id)
+                return JobStatus.FAILED, None, ("internal_error", f"{type(exc).__name__}: {exc}")
+            if lease.lost.is_set():
+                return JobStatus.CANCELLED, None, None
+        return JobStatus.SUCCEEDED, result.model_dump(mode="json"), None
+
+    def _fetch(self, job: JobRow) -> str:
+        url = str(job.options["url"])
+        check_public_url(url, self.settings.webhooks.allow_private, "url")  # DNS may have changed
+        path, _ = self.media.fetch(
+            url, job.id, self.settings.limits.max_bytes, self.settings.webhooks.timeout_s
+        )
+        self.store.set_media_path(job.id, str(path))
+        return str(path)
+
+    # Chores -------------------------------------------------------------------------------
+
+    def requeue_waiting(self) -> int:
+        """Send every queued job again: the embedded broker forgets its messages on restart.
+        A job sent twice still runs once (claim)."""
+        waiting = self.store.queued_jobs()
+        for job in waiting:
+            self.queue.enqueue(job.id)
+        return len(waiting)
+
+    def recover(self) -> int:
+        """Re-run the jobs and re-send the webhooks that dead workers left behind."""
+        found = self.store.jobs_to_recover()
+        for job in found:
+            if job.status == JobStatus.RUNNING:
+                log.warning(
+                    "job %s: worker %s stopped renewing; running it again", job.id, job.worker
+                )
+                self.queue.enqueue(job.id)
+            elif job.webhook_state == WebhookState.PENDING:
+                self.webhooks.submit(job.id)
+        return len(found)
+
+    def purge_expired(self) -> int:
+        """Delete expired jobs: their media, their deliveries, their rows."""
+        expired = self.store.expired_jobs()
+        for job in expired:
+            self.media.delete(job.media_path)
+            self.store.delete_job(job.id)
+        if expired:
+            log.info("purged %d expired job(s)", len(expired))
+        return len(expired)
+
+    def _chore_loop(self) -> None:
+        next_purge = 0.0
+        while not self._stop.wait(self.settings.queue.recovery_interval_s):
+            try:
+                self.recover()
+                if time.monotonic() >= next_purge:
+                    self.purge_expired()
+                    next_purge = time.monotonic() + self.settings.retention.purge_interval_s
+            except Exception:  # the database may be briefly away: try again next round
+                log.exception(
+                    "job chores failed; retrying in %.0f s", self.settings.queue.recovery_interval_s
+                )
