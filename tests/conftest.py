@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,14 +23,74 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+# The services this machine (and CI) runs; tests that need one are skipped, with the reason
+# shown in the summary, where it is not listening (a newcomer's laptop).
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The default config, with its ONNX cache in a temp dir."""
+    """The default config, with its ONNX cache, job database and media in temp dirs."""
     base = load_settings(REPO / "configs" / "default.yaml")
     cache = tmp_path_factory.mktemp("onnx-cache")
+    jobs = tmp_path_factory.mktemp("jobs")
     return base.model_copy(
-        update={"model": base.model.model_copy(update={"onnx_cache_dir": cache})}
+        update={
+            "model": base.model.model_copy(update={"onnx_cache_dir": cache}),
+            "database": base.database.model_copy(update={"url": f"sqlite:///{jobs}/jobs.db"}),
+            "storage": base.storage.model_copy(update={"media_dir": jobs / "media"}),
+        }
     )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    if not listening(5432):
+        pytest.skip("PostgreSQL is not listening on 127.0.0.1:5432")
+    from sqlalchemy import create_engine, text
+
+    name = f"dfs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each job-store test runs on SQLite (the embedded default) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/jobs.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A Redis key prefix of its own for one test, its keys deleted afterwards."""
+    if not listening(6379):
+        pytest.skip("Redis is not listening on 127.0.0.1:6379")
+    import redis
+
+    namespace = f"dfs-test-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(scope="session")

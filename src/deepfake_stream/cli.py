@@ -1,4 +1,5 @@
-"""The deepfake-stream command: analyze, serve, info, bench.
+"""The deepfake-stream command: analyze, serve, worker, keys, webhooks, info, eval, train,
+fuse, export-onnx, bench.
 
 Exit codes:
   0  success (and, with --fail-on-fake, no file was judged fake)
@@ -74,6 +75,31 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
 
+    worker = with_config(
+        commands.add_parser("worker", help="run queued jobs (queue.broker: redis)")
+    )
+    worker.add_argument("--threads", type=int, help="override queue.worker_threads")
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_create = with_config(key_commands.add_parser("create", help="create a key (shown once)"))
+    key_create.add_argument("--name", required=True, help="who or what the key is for")
+    key_create.add_argument(
+        "--scopes",
+        default="analyze,jobs:read,jobs:write",
+        help="comma-separated: analyze, jobs:read, jobs:write",
+    )
+    key_create.add_argument("--rate-per-minute", type=int, default=60, help="requests per minute")
+    with_config(key_commands.add_parser("list", help="list keys (never the secrets)"))
+    key_revoke = with_config(key_commands.add_parser("revoke", help="revoke a key by id"))
+    key_revoke.add_argument("key_id")
+
+    webhooks = commands.add_parser("webhooks", help="webhook signing")
+    webhook_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    with_config(
+        webhook_commands.add_parser("secret", help="print the signing secret receivers verify with")
+    )
+
     info = with_config(commands.add_parser("info", help="show model, backend and devices"))
     info.add_argument("--json", action="store_true")
 
@@ -128,6 +154,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _analyze(args, settings)
         if args.command == "serve":
             return _serve(args, settings)
+        if args.command == "worker":
+            from .jobs.commands import run_worker
+
+            run_worker(settings, args.threads)
+            return EXIT_OK
+        if args.command == "keys":
+            return _keys(args, settings)
+        if args.command == "webhooks":
+            from .jobs.commands import webhook_secret
+
+            print(webhook_secret(settings))
+            return EXIT_OK
         if args.command == "info":
             return _info(args, settings)
         if args.command == "eval":
@@ -275,6 +313,35 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=server.log_level,
         timeout_graceful_shutdown=30,
     )
+    return EXIT_OK
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    from .api.auth import Scope
+    from .jobs import commands
+
+    if args.keys_command == "create":
+        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        unknown = sorted(set(scopes) - {scope.value for scope in Scope})
+        if unknown or not scopes or args.rate_per_minute < 1:
+            print(
+                f"deepfake-stream: keys create: unknown scopes {unknown}"
+                if unknown
+                else "deepfake-stream: keys create: give scopes and a rate of at least 1",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(commands.create_key(settings, args.name, scopes, args.rate_per_minute))
+        return EXIT_OK
+    if args.keys_command == "list":
+        _print_table(
+            ["id", "name", "scopes", "per min", "created", "revoked"], commands.list_keys(settings)
+        )
+        return EXIT_OK
+    if not commands.revoke_key(settings, args.key_id):
+        print(f"deepfake-stream: no active key {args.key_id}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"revoked {args.key_id}")
     return EXIT_OK
 
 

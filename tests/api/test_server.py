@@ -56,7 +56,10 @@ def test_serve_analyses_uploads_and_stops_cleanly(fixtures: Path, tmp_path: Path
     uploads = tmp_path / "uploads"
     stderr_log = tmp_path / "stderr.log"
     env = clean_env(
-        DFS_MODEL__ONNX_CACHE_DIR=str(tmp_path / "onnx"), DFS_SERVER__UPLOAD_DIR=str(uploads)
+        DFS_MODEL__ONNX_CACHE_DIR=str(tmp_path / "onnx"),
+        DFS_SERVER__UPLOAD_DIR=str(uploads),
+        DFS_DATABASE__URL=f"sqlite:///{tmp_path}/jobs.db",
+        DFS_STORAGE__MEDIA_DIR=str(tmp_path / "media"),
     )
     command = [str(EXECUTABLE), "serve", "--config", str(CONFIG), "--port", str(port)]
     with stderr_log.open("wb") as stderr:

@@ -173,7 +173,7 @@ class WebhookSender:
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self.settings.max_attempts - done_before)),
             wait=wait_exponential_jitter(
-                initial=self.settings.initial_backoff_s,
+                multiplier=self.settings.initial_backoff_s,
                 max=self.settings.max_backoff_s,
                 jitter=self.settings.initial_backoff_s,
             ),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from ...pipeline import AnalysisOptions
 from ...schema import AnalysisResult
-from ..deps import AnalyzerDep, StateDep
+from ..deps import AnalyzeCaller, AnalyzerDep, StateDep
 from ..errors import ERROR_RESPONSES
 from ..upload import UPLOAD_FIELD, save_upload
 
@@ -45,6 +45,7 @@ MULTIPART_BODY = {
 async def analyze(
     request: Request,
     state: StateDep,
+    _caller: AnalyzeCaller,
     analyzer: AnalyzerDep,
     segments: Annotated[
         int | None, Query(ge=1, le=128, description="Segments the video is cut into.")

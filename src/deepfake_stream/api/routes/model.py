@@ -9,7 +9,7 @@ from ... import __version__
 from ...detection.fusion import FusionManifest
 from ...detection.weights import WeightsManifest
 from ...schema import ModelResult
-from ..deps import AnalyzerDep
+from ..deps import AnalyzerDep, CallerDep
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -32,7 +32,7 @@ class ModelCard(ModelResult):
 
 
 @router.get("/model")
-async def model_card(analyzer: AnalyzerDep) -> ModelCard:
+async def model_card(_caller: CallerDep, analyzer: AnalyzerDep) -> ModelCard:
     """Which weights are loaded, how they were trained and how they are used."""
     model = analyzer.model
     preprocessing = analyzer.engine.preprocessing

@@ -1,0 +1,55 @@
+"""A real HTTP webhook receiver for tests: records each delivery; can fail on purpose."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    fail_next: int = 0  # answer 503 to this many deliveries first
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+
+class ReceiverServer:
+    def __init__(self) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                receiver = outer.receiver
+                receiver.deliveries.append(
+                    Delivery({k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                if receiver.fail_next > 0:
+                    receiver.fail_next -= 1
+                    self.send_response(503)
+                else:
+                    self.send_response(204)
+                    receiver.arrived.set()
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        port = self._server.server_address[1]
+        self.receiver = Receiver(url=f"http://127.0.0.1:{port}/hook")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
