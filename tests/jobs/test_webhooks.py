@@ -22,8 +22,7 @@ from deepfake_stream.jobs.webhooks import (
     sign,
     verify,
 )
-
-from .receiver import ReceiverServer
+from support.receiver import ReceiverServer
 
 
 @pytest.fixture

@@ -1,0 +1,244 @@
+"""The jobs API over real HTTP, with the real model, database and embedded workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deepfake_stream.api.auth import Scope, create_key
+from deepfake_stream.config import Settings
+from deepfake_stream.jobs.store import JobStore
+from deepfake_stream.jobs.webhooks import verify
+from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.schema import AnalysisResult
+from support.live import live_server
+from support.receiver import ReceiverServer
+
+JOB_TIMEOUT_S = 120.0
+
+
+def configured(settings: Settings, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
+    update: dict[str, Any] = {
+        "database": settings.database.model_copy(update={"url": f"sqlite:///{tmp_path}/jobs.db"}),
+        "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
+    }
+    for name, values in sections.items():
+        update[name] = getattr(settings, name).model_copy(update=values)
+    return settings.model_copy(update=update)
+
+
+@pytest.fixture
+def client(settings: Settings, analyzer: Analyzer, tmp_path: Path) -> Iterator[httpx.Client]:
+    with live_server(configured(settings, tmp_path), analyzer) as live:
+        yield live
+
+
+def upload(
+    client: httpx.Client, path: Path, headers: dict[str, str] | None = None, **fields: str
+) -> httpx.Response:
+    return client.post(
+        "/v1/jobs",
+        files={"file": (path.name, path.read_bytes(), "application/octet-stream")},
+        data=fields,
+        headers=headers,
+    )
+
+
+def wait_until_ended(
+    client: httpx.Client, job_id: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while True:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+
+
+def test_an_upload_becomes_a_job_with_the_analyze_result(
+    client: httpx.Client, fixtures: Path, tmp_path: Path
+) -> None:
+    started = time.perf_counter()
+    response = upload(client, fixtures / "fake_dfdc_2s.mp4", segments="2")
+    answered_s = time.perf_counter() - started
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["options"] == {"segments": 2}
+    assert answered_s < 5  # it does not wait for the analysis
+
+    ended = wait_until_ended(client, job["id"])
+    assert ended["status"] == "succeeded", ended
+    assert ended["progress"] == 1.0 and ended["error"] is None
+    result = AnalysisResult.model_validate(ended["result"])
+    assert result.verdict == "fake" and result.file_name == "fake_dfdc_2s.mp4"
+    assert result.settings.segments == 2
+    assert list((tmp_path / "media").iterdir()) == []  # the media went when the analysis ended
+
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204  # purge
+    assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+
+
+def test_bad_media_ends_failed_with_a_json_error(client: httpx.Client, fixtures: Path) -> None:
+    response = upload(client, fixtures / "corrupt.jpg")
+    assert response.status_code == 202
+    ended = wait_until_ended(client, response.json()["id"])
+    assert ended["status"] == "failed"
+    assert ended["error"]["code"] == "corrupt_media" and ended["result"] is None
+
+
+def test_idempotency_key_returns_the_first_job(client: httpx.Client, fixtures: Path) -> None:
+    headers = {"Idempotency-Key": "upload-42"}
+    first = upload(client, fixtures / "photo.jpg", headers=headers)
+    again = upload(client, fixtures / "photo.jpg", headers=headers)
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert len(client.get("/v1/jobs").json()["jobs"]) == 1
+
+
+def test_listing_pages_and_filters(client: httpx.Client, fixtures: Path) -> None:
+    ids = [upload(client, fixtures / "photo.jpg").json()["id"] for _ in range(3)]
+    for job_id in ids:
+        wait_until_ended(client, job_id)
+    first = client.get("/v1/jobs", params={"limit": 2}).json()
+    assert [job["id"] for job in first["jobs"]] == ids[::-1][:2]
+    rest = client.get("/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [job["id"] for job in rest["jobs"]] == [ids[0]] and rest["next_cursor"] is None
+    assert len(client.get("/v1/jobs", params={"status": "succeeded"}).json()["jobs"]) == 3
+    assert client.get("/v1/jobs", params={"status": "queued"}).json()["jobs"] == []
+    bad = client.get("/v1/jobs", params={"status": "nonsense"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_parameters"
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"segments": "0"}, "segments"),
+        ({"segments": "many"}, "segments"),
+        ({"callback_url": "not a url"}, "callback_url"),
+        ({"callback_url": "http://127.0.0.1:9/hook"}, "non-public"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_fields_are_refused_and_leave_no_file(
+    client: httpx.Client, fixtures: Path, tmp_path: Path, fields: dict[str, str], problem: str
+) -> None:
+    response = upload(client, fixtures / "photo.jpg", **fields)
+    assert response.status_code == 422, response.text
+    assert problem in response.json()["error"]["message"]
+    assert list((tmp_path / "media").iterdir()) == []
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_json_jobs_need_a_public_url(client: httpx.Client) -> None:
+    private = client.post("/v1/jobs", json={"url": "http://127.0.0.1:9/clip.mp4"})
+    assert private.status_code == 422 and "non-public" in private.json()["error"]["message"]
+    missing = client.post("/v1/jobs", json={"callback_url": "https://example.org/hook"})
+    assert missing.status_code == 422 and "url" in missing.json()["error"]["message"]
+
+
+def test_a_json_job_fetches_its_media_from_the_url(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    import http.server
+    import threading
+    from functools import partial
+
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(fixtures))
+    media_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=media_server.serve_forever, daemon=True).start()
+    port = media_server.server_address[1]
+    allowed = configured(settings, tmp_path, webhooks={"allow_private": True})
+    try:
+        with live_server(allowed, analyzer) as client:
+            response = client.post("/v1/jobs", json={"url": f"http://127.0.0.1:{port}/photo.jpg"})
+            assert response.status_code == 202, response.text
+            ended = wait_until_ended(client, response.json()["id"])
+            assert ended["status"] == "succeeded", ended
+            assert ended["result"]["media"]["type"] == "image"
+            gone = client.post("/v1/jobs", json={"url": f"http://127.0.0.1:{port}/nothing.mp4"})
+            failed = wait_until_ended(client, gone.json()["id"])
+            assert failed["status"] == "failed" and "404" in failed["error"]["message"]
+    finally:
+        media_server.shutdown()
+        media_server.server_close()
+
+
+def test_the_callback_gets_the_signed_job(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    receiver = ReceiverServer()
+    allowed = configured(settings, tmp_path, webhooks={"allow_private": True})
+    try:
+        with live_server(allowed, analyzer) as client:
+            response = upload(client, fixtures / "photo.jpg", callback_url=receiver.receiver.url)
+            assert response.status_code == 202, response.text
+            assert receiver.receiver.arrived.wait(JOB_TIMEOUT_S)
+            (delivery,) = receiver.receiver.deliveries
+            secret = JobStore(allowed.database.url).secret("webhook_signing_secret", str)
+            payload = verify(secret, delivery.body, delivery.headers)
+            assert payload["type"] == "job.succeeded"
+            assert payload["data"]["id"] == response.json()["id"]  # type: ignore[index]
+    finally:
+        receiver.close()
+
+
+def test_cancelling_a_queued_job(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    with live_server(configured(settings, tmp_path), analyzer) as client:
+        # The one worker thread is busy with a long analysis: the next job waits in the queue.
+        busy = upload(client, fixtures / "two_people_2s.mp4", segments="16")
+        waiting = upload(client, fixtures / "photo.jpg")
+        cancelled = client.delete(f"/v1/jobs/{waiting.json()['id']}")
+        assert cancelled.status_code == 202
+        assert cancelled.json()["status"] == "cancelled"
+        assert not (tmp_path / "media" / waiting.json()["id"]).exists()
+        wait_until_ended(client, busy.json()["id"])
+        assert client.get(f"/v1/jobs/{waiting.json()['id']}").json()["status"] == "cancelled"
+
+
+def test_keys_scopes_and_rate_limits(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    secured = configured(settings, tmp_path, auth={"required": True})
+    store = JobStore(secured.database.url)
+    _, alice = create_key(store, "alice", frozenset(Scope), rate_per_minute=100)
+    _, bob = create_key(store, "bob", frozenset(Scope), rate_per_minute=100)
+    _, reader = create_key(store, "reader", frozenset({Scope.JOBS_READ}), 2)
+    revoked_row, revoked = create_key(store, "gone", frozenset(Scope), 100)
+    store.revoke_key(revoked_row.id)
+    with live_server(secured, analyzer) as client:
+        anonymous = client.get("/v1/jobs")
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["code"] == "unauthorized"
+        assert client.get("/v1/jobs", headers={"X-API-Key": "dfs_nope_nope"}).status_code == 401
+        assert client.get("/v1/jobs", headers={"X-API-Key": revoked}).status_code == 401
+        assert client.get("/v1/model", headers={"X-API-Key": revoked}).status_code == 401
+
+        alices = {"Authorization": f"Bearer {alice}"}
+        job = upload(client, fixtures / "photo.jpg", headers=alices)
+        assert job.status_code == 202
+        job_id = job.json()["id"]
+        assert client.get(f"/v1/jobs/{job_id}", headers=alices).status_code == 200
+        bobs = {"X-API-Key": bob}
+        assert client.get(f"/v1/jobs/{job_id}", headers=bobs).status_code == 404
+        assert client.delete(f"/v1/jobs/{job_id}", headers=bobs).status_code == 404
+        assert client.get("/v1/jobs", headers=bobs).json()["jobs"] == []
+
+        readers = {"X-API-Key": reader}
+        forbidden = upload(client, fixtures / "photo.jpg", headers=readers)
+        assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+        assert client.get("/v1/jobs", headers=readers).status_code == 200
+        limited = client.get("/v1/jobs", headers=readers)  # its 3rd request this minute
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert limited.json()["error"]["code"] == "rate_limited"
+        wait_until_ended(client, job_id, alices)
+    store.close()
