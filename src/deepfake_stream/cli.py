@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .config import Settings, load_settings
 from .errors import ConfigError, DeepfakeStreamError, MediaError, WeightsError
+from .logs import configure_logging
 
 if TYPE_CHECKING:
     from .pipeline import Analyzer
@@ -141,15 +142,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("info", "text")
     try:
         if args.command == "train":
             return _train(args)
         if args.command == "fuse":
             return _fuse(args)
         settings = load_settings(args.config)
+        if args.command in ("serve", "worker"):
+            configure_logging(settings.server.log_level, settings.server.log_format)
         if args.command == "analyze":
             return _analyze(args, settings)
         if args.command == "serve":
@@ -311,6 +312,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=server.host,
         port=server.port,
         log_level=server.log_level,
+        log_config=None,  # keep configure_logging's handler: JSON lines with the request id
         timeout_graceful_shutdown=30,
     )
     return EXIT_OK

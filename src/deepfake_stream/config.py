@@ -169,6 +169,8 @@ class ServerSettings(_Section):
     # Where uploads are streamed; None: the system temp dir.
     upload_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One JSON object per log line (with request_id and job_id), or plain text.
+    log_format: Literal["json", "text"] = "json"
 
 
 class DatabaseSettings(_Section):
@@ -191,6 +193,8 @@ class QueueSettings(_Section):
     lease_s: float = Field(default=60.0, ge=1.0)
     # How often each worker looks for jobs whose lease ran out.
     recovery_interval_s: float = Field(default=15.0, gt=0.0)
+    # `deepfake-stream worker` serves Prometheus metrics on this port (None: not at all).
+    metrics_port: int | None = Field(default=9100, ge=1, le=65535)
 
 
 class StorageSettings(_Section):

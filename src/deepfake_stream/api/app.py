@@ -14,7 +14,8 @@ from .. import __version__
 from ..config import Settings
 from ..pipeline import Analyzer
 from .errors import install_error_handlers
-from .routes import analyze, health, jobs, model
+from .middleware import RequestContextMiddleware
+from .routes import analyze, health, jobs, metrics, model
 from .state import ServiceState
 
 log = logging.getLogger(__name__)
@@ -54,4 +55,6 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
     app.include_router(analyze.router)
     app.include_router(model.router)
     app.include_router(jobs.router)
+    app.include_router(metrics.router)
+    app.add_middleware(RequestContextMiddleware)
     return app

@@ -16,6 +16,7 @@ from ..jobs.queue import JobQueue
 from ..jobs.storage import MediaStore
 from ..jobs.store import JobStore
 from ..jobs.worker import JobRunner
+from ..metrics import JOBS_COLLECTOR
 from ..pipeline import Analyzer
 from .auth import Authenticator
 
@@ -70,6 +71,7 @@ class ServiceState:
         self.media = MediaStore(self.settings.storage.media_dir)
         self.queue = JobQueue(self.settings.queue)
         self.auth = Authenticator(self.settings, self.store)
+        JOBS_COLLECTOR.watch(self.store, self.queue)
         if not self.settings.auth.required:
             log.warning(
                 "auth.required is off: anyone who reaches this service may use it "

@@ -92,7 +92,8 @@ async def save_upload(request: Request, directory: Path | None, max_bytes: int) 
     def on_headers_finished() -> None:
         name, filename = _disposition(part.headers)
         part.is_file = name == UPLOAD_FIELD and not received.found
-        part.name = None if part.is_file else name
+        # Parts without a filename are option fields; other files are ignored.
+        part.name = None if part.is_file or filename is not None else name
         if part.name is not None and len(received.fields) >= MAX_FIELDS:
             raise InvalidParametersError(f"too many form fields (at most {MAX_FIELDS})")
         if part.is_file:

@@ -9,6 +9,7 @@ from types import FrameType
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..metrics import JOBS_COLLECTOR
 from .store import JobStore
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,15 @@ def run_worker(settings: Settings, threads: int | None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if settings.queue.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.queue.metrics_port)
     analyzer = Analyzer(settings)
     store = JobStore(settings.database.url)
-    runner = JobRunner(
-        settings,
-        analyzer,
-        store,
-        MediaStore(settings.storage.media_dir),
-        JobQueue(settings.queue),
-    )
+    queue = JobQueue(settings.queue)
+    JOBS_COLLECTOR.watch(store, queue)
+    runner = JobRunner(settings, analyzer, store, MediaStore(settings.storage.media_dir), queue)
     try:
         runner.start(threads or settings.queue.worker_threads)
         runner.recover()

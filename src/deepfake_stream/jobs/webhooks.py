@@ -27,6 +27,7 @@ from tenacity import (
 
 from ..config import WebhookSettings
 from ..errors import InvalidParametersError
+from ..metrics import WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES
 from .store import DeliveryRow, JobRow, JobStore, WebhookState, utcnow
 from .views import job_view
 
@@ -196,6 +197,7 @@ class WebhookSender:
         except (DeliveryError, PermanentDeliveryError) as exc:
             log.warning("webhook for job %s not delivered: %s", job_id, exc)
         self.store.end_delivery(job_id, self.worker_id, state)
+        WEBHOOK_DELIVERIES.labels(state.value).inc()
         return state
 
     def _attempt(self, job_id: str, url: str, message_id: str, body: str, number: int) -> None:
@@ -220,6 +222,7 @@ class WebhookSender:
                 error = f"HTTP {status}: {response.text[:MAX_ERROR_CHARS]}"
                 raise DeliveryError(error)
         finally:
+            WEBHOOK_ATTEMPTS.labels("succeeded" if error is None else "failed").inc()
             self.store.record_attempt(
                 DeliveryRow(
                     job_id=job_id,

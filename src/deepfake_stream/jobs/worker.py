@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import DeepfakeStreamError
+from ..logs import job_id as job_id_context
+from ..metrics import JOBS_ENDED, observe_analysis
 from ..pipeline import AnalysisOptions, Analyzer
 from .queue import JobQueue
 from .storage import MediaStore
@@ -106,6 +108,13 @@ class JobRunner:
 
     def run(self, job_id: str) -> JobStatus | None:
         """Run one job; the status it ended in, or None if it was not this worker's to run."""
+        token = job_id_context.set(job_id)
+        try:
+            return self._run(job_id)
+        finally:
+            job_id_context.reset(token)
+
+    def _run(self, job_id: str) -> JobStatus | None:
         job = self.store.claim(job_id, self.worker_id, self.lease_s)
         if job is None:
             return None
@@ -125,6 +134,7 @@ class JobRunner:
             self.media.delete(job.media_path)
             self.store.set_media_path(job_id, None)
         log.info("job %s %s", job_id, status.value)
+        JOBS_ENDED.labels(status.value).inc()
         if job.callback_url and status is not JobStatus.CANCELLED:
             self.webhooks.submit(job_id)
         return status
@@ -159,6 +169,7 @@ class JobRunner:
                 return JobStatus.FAILED, None, ("internal_error", f"{type(exc).__name__}: {exc}")
             if lease.lost.is_set():
                 return JobStatus.CANCELLED, None, None
+        observe_analysis(result)
         return JobStatus.SUCCEEDED, result.model_dump(mode="json"), None
 
     def _fetch(self, job: JobRow) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request
 
+from ...metrics import observe_analysis
 from ...pipeline import AnalysisOptions
 from ...schema import AnalysisResult
 from ..deps import AnalyzeCaller, AnalyzerDep, StateDep
@@ -67,6 +68,7 @@ async def analyze(
                 )
         finally:
             upload.path.unlink(missing_ok=True)
+    observe_analysis(result)
     log.info(
         "analyzed %s (%d bytes): %s p=%s in %.0f ms",
         upload.filename,

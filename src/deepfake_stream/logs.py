@@ -1,0 +1,43 @@
+"""Logging: one JSON object per line for the service and workers (or plain text), each record
+carrying the request id and job id in force, from context variables."""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import Literal
+
+from pythonjsonlogger.json import JsonFormatter
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class _ContextFilter(logging.Filter):
+    """Adds request_id and job_id to every record (None outside a request or a job)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        record.job_id = job_id.get()
+        return True
+
+
+def configure_logging(level: str = "info", fmt: Literal["json", "text"] = "json") -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_ContextFilter())
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                JSON_FIELDS,
+                rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+                datefmt="%Y-%m-%dT%H:%M:%S%z",
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,95 @@
+"""Prometheus metrics: HTTP latency, per-stage analysis time, verdicts, jobs, queue depth and
+webhook deliveries. The API serves them at /metrics; each worker on queue.metrics_port."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .jobs.queue import JobQueue
+    from .jobs.store import JobStore
+    from .schema import AnalysisResult
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "dfs_http_request_duration_seconds",
+    "HTTP request latency, by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+ANALYSIS_STAGE_SECONDS = Histogram(
+    "dfs_analysis_stage_seconds",
+    "Time spent in each analysis stage (decode, detect, classify, total).",
+    ["stage"],
+    buckets=STAGE_BUCKETS,
+)
+VERDICTS = Counter("dfs_verdicts_total", "Analyses by verdict.", ["verdict"])
+JOBS_ENDED = Counter("dfs_jobs_ended_total", "Jobs that ended, by final status.", ["status"])
+WEBHOOK_ATTEMPTS = Counter(
+    "dfs_webhook_attempts_total", "Webhook delivery attempts, by outcome.", ["outcome"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "dfs_webhook_deliveries_total",
+    "Webhooks by final outcome (delivered, or failed after every attempt).",
+    ["outcome"],
+)
+
+
+def observe_analysis(result: AnalysisResult) -> None:
+    timings = result.timings
+    for stage, ms in (
+        ("decode", timings.decode_ms),
+        ("detect", timings.detect_ms),
+        ("classify", timings.classify_ms),
+        ("total", timings.total_ms),
+    ):
+        ANALYSIS_STAGE_SECONDS.labels(stage).observe(ms / 1000)
+    VERDICTS.labels(result.verdict.value).inc()
+
+
+class _JobsCollector(Collector):
+    """Queue depth and jobs by state, read from the broker and the store at scrape time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sources: tuple[JobStore, JobQueue] | None = None
+
+    def watch(self, store: JobStore, queue: JobQueue) -> None:
+        with self._lock:
+            self._sources = (store, queue)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            sources = self._sources
+        if sources is None:
+            return
+        store, queue = sources
+        depth = GaugeMetricFamily("dfs_queue_depth", "Jobs waiting in the queue for a worker.")
+        jobs = GaugeMetricFamily("dfs_jobs", "Jobs in the store, by state.", labels=["state"])
+        try:
+            depth.add_metric([], queue.depth())
+            counts = store.count_by_status()
+        except Exception as exc:  # a scrape must not fail because Redis or the DB blinked
+            log.warning("job metrics unavailable: %s", exc)
+            return
+        from .jobs.store import JobStatus
+
+        for state in JobStatus:
+            jobs.add_metric([state.value], counts.get(state.value, 0))
+        yield depth
+        yield jobs
+
+
+JOBS_COLLECTOR = _JobsCollector()
+REGISTRY.register(JOBS_COLLECTOR)
