@@ -189,19 +189,51 @@ def test_the_callback_gets_the_signed_job(
         receiver.close()
 
 
-def test_cancelling_a_queued_job(
+def test_cancelling_and_deleting_jobs(
     settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
 ) -> None:
-    with live_server(configured(settings, tmp_path), analyzer) as client:
-        # The one worker thread is busy with a long analysis: the next job waits in the queue.
-        busy = upload(client, fixtures / "two_people_2s.mp4", segments="16")
-        waiting = upload(client, fixtures / "photo.jpg")
-        cancelled = client.delete(f"/v1/jobs/{waiting.json()['id']}")
-        assert cancelled.status_code == 202
-        assert cancelled.json()["status"] == "cancelled"
-        assert not (tmp_path / "media" / waiting.json()["id"]).exists()
-        wait_until_ended(client, busy.json()["id"])
-        assert client.get(f"/v1/jobs/{waiting.json()['id']}").json()["status"] == "cancelled"
+    receiver = ReceiverServer()
+    allowed = configured(settings, tmp_path, webhooks={"allow_private": True})
+    media = tmp_path / "media"
+    try:
+        with live_server(allowed, analyzer) as client:
+            # The one worker thread is busy with a long analysis: the next jobs wait in line.
+            busy = upload(
+                client,
+                fixtures / "two_people_2s.mp4",
+                segments="16",
+                callback_url=receiver.receiver.url,
+            ).json()
+            waiting = upload(client, fixtures / "photo.jpg").json()
+            doomed = upload(client, fixtures / "photo.jpg").json()
+
+            cancelled = client.post(f"/v1/jobs/{waiting['id']}/cancel")
+            assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
+            assert not (media / waiting["id"]).exists()
+            assert client.delete(f"/v1/jobs/{doomed['id']}").status_code == 204
+            assert client.get(f"/v1/jobs/{doomed['id']}").status_code == 404
+
+            # Delete the running job: gone at once, and its worker records nothing.
+            while client.get(f"/v1/jobs/{busy['id']}").json()["status"] == "queued":
+                time.sleep(0.05)
+            assert client.delete(f"/v1/jobs/{busy['id']}").status_code == 204
+            assert client.get(f"/v1/jobs/{busy['id']}").status_code == 404
+            assert client.delete(f"/v1/jobs/{busy['id']}").status_code == 404
+            # The worker is free again once it has noticed: a new job runs to the end.
+            after = upload(client, fixtures / "photo.jpg").json()
+            assert wait_until_ended(client, after["id"])["status"] == "succeeded"
+            assert client.get(f"/v1/jobs/{waiting['id']}").json()["status"] == "cancelled"
+            assert client.get(f"/v1/jobs/{busy['id']}").status_code == 404
+        assert receiver.receiver.deliveries == []  # a deleted job calls no one back
+        assert list(media.iterdir()) == []
+        store = JobStore(allowed.database.url)
+        assert {
+            job.id
+            for job in store.list_jobs(api_key_id=None, status=None, limit=10, cursor=None).jobs
+        } == {waiting["id"], after["id"]}
+        store.close()
+    finally:
+        receiver.close()
 
 
 def test_keys_scopes_and_rate_limits(

@@ -133,9 +133,16 @@ def test_kept_media_stays_until_the_purge(harness: Harness, fixtures: Path) -> N
         row = session.get(JobRow, job_id)
         assert row is not None
         row.expires_at = utcnow() - timedelta(seconds=1)
+    # A file no job refers to: deleted once old; a young one may be an upload in progress.
+    stale = harness.media.directory / "dfs-upload-crashed"
+    stale.write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    streaming = harness.media.directory / "dfs-upload-streaming"
+    streaming.write_bytes(b"partial")
     assert harness.runner.purge_expired() == 1
     assert harness.store.get_job(job_id) is None
-    assert list(harness.media.directory.iterdir()) == []
+    assert list(harness.media.directory.iterdir()) == [streaming]
 
 
 def test_bad_media_fails_the_job_with_its_error_code(harness: Harness, fixtures: Path) -> None:

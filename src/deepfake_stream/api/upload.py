@@ -14,12 +14,53 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from ..errors import CorruptMediaError, FileTooLargeError, InvalidParametersError
 
 UPLOAD_FIELD = "file"
+# What the file part may hold (its type is read from the bytes, never from this header).
+UPLOAD_MEDIA_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/bmp",
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-matroska",
+    "video/x-msvideo",
+)
 UPLOAD_PREFIX = "dfs-upload-"
 # Room for multipart boundaries, part headers and the small form fields on top of the file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # Form fields other than the file are options: short strings, kept in memory.
 MAX_FIELD_BYTES = 4096
 MAX_FIELDS = 16
+
+
+def multipart_body(
+    extra_properties: dict[str, object] | None = None, json_schema: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The OpenAPI requestBody of an upload: the `file` part, which media types it may hold,
+    and the route's other form fields (nothing else is accepted)."""
+    content: dict[str, object] = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [UPLOAD_FIELD],
+                "additionalProperties": False,
+                "properties": {
+                    UPLOAD_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "Image (JPEG, PNG, WebP, BMP) or video (MP4, MOV, WebM, "
+                        "MKV, AVI); the type is read from the bytes.",
+                    },
+                    **(extra_properties or {}),
+                },
+            },
+            "encoding": {UPLOAD_FIELD: {"contentType": ", ".join(UPLOAD_MEDIA_TYPES)}},
+        }
+    }
+    if json_schema is not None:
+        content["application/json"] = {"schema": json_schema}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 @dataclass(frozen=True)

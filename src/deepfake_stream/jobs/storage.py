@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -58,6 +59,13 @@ class MediaStore:
         except OSError as exc:  # the purge retries; a job must not fail for this
             log.warning("could not delete media %s: %s", path, exc)
 
-    def orphans(self, known: set[str]) -> list[Path]:
-        """Files in the store that no job refers to (left by a crash between save and insert)."""
-        return [p for p in self.directory.iterdir() if p.is_file() and str(p) not in known]
+    def orphans(self, known: set[str], older_than_s: float) -> list[Path]:
+        """Files no job refers to, untouched for older_than_s: left by a crash between upload
+        and insert, or written for a job deleted meanwhile. Younger ones may be uploads in
+        progress."""
+        cutoff = time.time() - older_than_s
+        return [
+            path
+            for path in self.directory.iterdir()
+            if path.is_file() and str(path) not in known and path.stat().st_mtime < cutoff
+        ]

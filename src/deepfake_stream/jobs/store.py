@@ -457,6 +457,17 @@ class JobStore:
                 )
             )
 
+    def media_paths(self) -> set[str]:
+        """The media files that jobs still refer to."""
+        with self.session() as session:
+            return {
+                path
+                for path in session.scalars(
+                    select(JobRow.media_path).where(JobRow.media_path.is_not(None))
+                )
+                if path is not None
+            }
+
     def jobs_to_recover(self, now: datetime | None = None) -> list[JobRow]:
         """Jobs whose worker vanished: running, or ended with a webhook still to send, on a
         lapsed lease."""

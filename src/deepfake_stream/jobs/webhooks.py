@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_when_event_set,
     wait_exponential_jitter,
 )
 
@@ -70,13 +72,13 @@ def check_public_url(url: str, allow_private: bool, field: str = "callback_url")
         raise InvalidParametersError(f"{field} must be an absolute http or https URL")
     if parts.username or parts.password:
         raise InvalidParametersError(f"{field} must not carry credentials")
+    if allow_private:
+        return  # any host will do; one that does not resolve fails at delivery, recorded
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
     except (OSError, ValueError) as exc:
         raise InvalidParametersError(f"{field} host does not resolve: {exc}") from exc
-    if allow_private:
-        return
     private = sorted(str(a) for a in addresses if not _is_public(str(a)))
     if private:
         raise InvalidParametersError(
@@ -135,6 +137,7 @@ class WebhookSender:
             if settings.secret is not None
             else store.secret(SECRET_NAME, new_signing_secret)
         )
+        self._closing = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dfs-webhook")
         self._client = httpx.Client(
             timeout=settings.timeout_s,
@@ -146,8 +149,14 @@ class WebhookSender:
         self._pool.submit(self._deliver_logged, job_id)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop: attempts in flight end (within timeout_s); deliveries still to retry stay
+        pending, and a worker resumes them once this one's lease lapses."""
+        self._closing.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
+
+    def _backoff(self, seconds: float) -> None:
+        self._closing.wait(seconds)  # ends early when the process stops
 
     def _deliver_logged(self, job_id: str) -> None:
         try:
@@ -172,7 +181,9 @@ class WebhookSender:
             )
 
         retrying = Retrying(
-            stop=stop_after_attempt(max(1, self.settings.max_attempts - done_before)),
+            stop=stop_after_attempt(max(1, self.settings.max_attempts - done_before))
+            | stop_when_event_set(self._closing),
+            sleep=self._backoff,
             wait=wait_exponential_jitter(
                 multiplier=self.settings.initial_backoff_s,
                 max=self.settings.max_backoff_s,
@@ -195,6 +206,9 @@ class WebhookSender:
                     )
             state = WebhookState.DELIVERED
         except (DeliveryError, PermanentDeliveryError) as exc:
+            if self._closing.is_set() and isinstance(exc, DeliveryError):
+                log.info("webhook for job %s left pending: this process is stopping", job_id)
+                return None
             log.warning("webhook for job %s not delivered: %s", job_id, exc)
         self.store.end_delivery(job_id, self.worker_id, state)
         WEBHOOK_DELIVERIES.labels(state.value).inc()

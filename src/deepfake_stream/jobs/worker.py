@@ -25,6 +25,11 @@ from .webhooks import WebhookSender, check_public_url
 log = logging.getLogger(__name__)
 
 
+# A media file that no job refers to is deleted once untouched this long (an upload still
+# streaming in is touched with every chunk).
+ORPHAN_AGE_S = 3600.0
+
+
 class JobCancelled(Exception):
     """Raised inside the analysis when the job's claim is gone (cancelled, or taken over)."""
 
@@ -205,13 +210,17 @@ class JobRunner:
         return len(found)
 
     def purge_expired(self) -> int:
-        """Delete expired jobs: their media, their deliveries, their rows."""
+        """Delete expired jobs (their media, deliveries and rows), and media files that no job
+        refers to any more."""
         expired = self.store.expired_jobs()
         for job in expired:
             self.media.delete(job.media_path)
             self.store.delete_job(job.id)
-        if expired:
-            log.info("purged %d expired job(s)", len(expired))
+        orphans = self.media.orphans(self.store.media_paths(), ORPHAN_AGE_S)
+        for path in orphans:
+            self.media.delete(str(path))
+        if expired or orphans:
+            log.info("purged %d expired job(s) and %d orphan file(s)", len(expired), len(orphans))
         return len(expired)
 
     def _chore_loop(self) -> None:

@@ -13,33 +13,13 @@ from ...pipeline import AnalysisOptions
 from ...schema import AnalysisResult
 from ..deps import AnalyzeCaller, AnalyzerDep, StateDep
 from ..errors import ERROR_RESPONSES
-from ..upload import UPLOAD_FIELD, save_upload
+from ..upload import multipart_body, save_upload
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
-MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [UPLOAD_FIELD],
-                    "properties": {
-                        UPLOAD_FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "Image (JPEG, PNG, WebP, BMP) or video "
-                            "(MP4, MOV, WebM, MKV, AVI); the type is read from the bytes.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+MULTIPART_BODY = multipart_body()
 
 
 @router.post("/analyze", responses=ERROR_RESPONSES, openapi_extra=MULTIPART_BODY)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from ...errors import InvalidParametersError, NotFoundError
@@ -19,7 +19,7 @@ from ...jobs.views import JobPage, JobView, job_view
 from ...jobs.webhooks import check_public_url
 from ..deps import JobsReader, JobsWriter, StateDep
 from ..errors import ERROR_RESPONSES
-from ..upload import UPLOAD_FIELD, SavedUpload, save_upload
+from ..upload import SavedUpload, multipart_body, save_upload
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,18 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 MAX_PAGE = 100
 MAX_IDEMPOTENCY_KEY = 255
+
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's integer includes 42.0; pydantic's strict int does not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# JSON bodies are validated strictly (no "2" for 2, no 0 for false), as their schema says.
+Segments = Annotated[int, Field(ge=1, le=128), BeforeValidator(_whole_number)]
+FramesPerSegment = Annotated[int, Field(ge=1, le=64), BeforeValidator(_whole_number)]
 
 
 class JobOptions(BaseModel):
@@ -37,8 +49,8 @@ class JobOptions(BaseModel):
     callback_url: HttpUrl | None = Field(
         default=None, description="POSTed the job, signed (Standard Webhooks), when it ends."
     )
-    segments: int | None = Field(default=None, ge=1, le=128)
-    frames_per_segment: int | None = Field(default=None, ge=1, le=64)
+    segments: Segments | None = None
+    frames_per_segment: FramesPerSegment | None = None
     keep_media: bool = Field(
         default=False,
         description="Keep the media until the job expires (default: deleted "
@@ -50,27 +62,15 @@ class UrlJob(JobOptions):
     url: HttpUrl = Field(description="Where the worker fetches the media (http or https).")
 
 
-UPLOAD_OR_URL_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [UPLOAD_FIELD],
-                    "properties": {
-                        UPLOAD_FIELD: {"type": "string", "format": "binary"},
-                        "callback_url": {"type": "string", "format": "uri"},
-                        "segments": {"type": "integer", "minimum": 1, "maximum": 128},
-                        "frames_per_segment": {"type": "integer", "minimum": 1, "maximum": 64},
-                        "keep_media": {"type": "boolean"},
-                    },
-                }
-            },
-            "application/json": {"schema": UrlJob.model_json_schema()},
-        },
-    }
-}
+UPLOAD_OR_URL_BODY = multipart_body(
+    {
+        "callback_url": {"type": "string", "format": "uri"},
+        "segments": {"type": "integer", "minimum": 1, "maximum": 128},
+        "frames_per_segment": {"type": "integer", "minimum": 1, "maximum": 64},
+        "keep_media": {"type": "boolean"},
+    },
+    json_schema=UrlJob.model_json_schema(),
+)
 
 JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -140,19 +140,12 @@ async def submit_job(
     202 at once with the job and its Location; the job runs on a worker."""
     store, media, queue = state.jobs()
     settings = state.settings
-    if idempotency_key is not None:
-        earlier = await anyio.to_thread.run_sync(
-            store.find_idempotent, caller.key_id, idempotency_key
-        )
-        if earlier is not None:
-            return _accepted(earlier, 200)
-
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     upload: SavedUpload | None = None
     source_url: str | None = None
     if content_type == "application/json":
         try:
-            body = UrlJob.model_validate_json(await request.body())
+            body = UrlJob.model_validate_json(await request.body(), strict=True)
         except ValidationError as exc:
             raise InvalidParametersError(_problems(exc)) from exc
         options: JobOptions = body
@@ -170,6 +163,14 @@ async def submit_job(
             await anyio.to_thread.run_sync(
                 check_public_url, str(options.callback_url), settings.webhooks.allow_private
             )
+        # A replay is answered only once the request is known to be valid: a malformed retry
+        # must fail as the first attempt would have.
+        if idempotency_key is not None:
+            earlier = await anyio.to_thread.run_sync(
+                store.find_idempotent, caller.key_id, idempotency_key
+            )
+            if earlier is not None:
+                return _accepted(earlier, 200)
         job, created = await anyio.to_thread.run_sync(
             lambda: _create_job(
                 store, media, caller.key_id, options, upload, source_url, idempotency_key
@@ -254,26 +255,34 @@ def get_job(state: StateDep, caller: JobsReader, job_id: str) -> JobView:
     return job_view(_own_job(state, caller.key_id, job_id))
 
 
-@router.delete(
-    "/{job_id}",
-    status_code=204,
-    responses=JOB_RESPONSES | {202: {"model": JobView, "description": "Cancellation asked."}},
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=JobView,
+    responses=JOB_RESPONSES,
 )
-def delete_job(state: StateDep, caller: JobsWriter, job_id: str) -> Response:
-    """Cancel a queued or running job (202, with the job: a running one stops at its next
-    step), or purge an ended one: its result, media and webhook records are deleted (204)."""
+def cancel_job(state: StateDep, caller: JobsWriter, job_id: str) -> JSONResponse:
+    """Stop a job and keep its record: a queued job is cancelled at once, a running one at its
+    worker's next step (status `cancelled`); an ended job is left as it is. Its media goes."""
     store, media, _ = state.jobs()
     job = _own_job(state, caller.key_id, job_id)
     if job.status not in FINAL_STATUSES:
         job = store.request_cancel(job_id) or job
-        if job.status == JobStatus.CANCELLED:  # it was queued: cancelled at once
+        if job.status == JobStatus.CANCELLED:
             media.delete(job.media_path)
             store.set_media_path(job_id, None)
-            return _accepted(job)
-        if job.status == JobStatus.RUNNING:  # its worker stops at the next step
-            return _accepted(job)
-        # It ended meanwhile: purge it.
+    return _accepted(job)
+
+
+@router.delete("/{job_id}", status_code=204, responses=JOB_RESPONSES)
+def delete_job(state: StateDep, caller: JobsWriter, job_id: str) -> Response:
+    """Cancel the job if it has not ended, and delete it with its result, media and webhook
+    records, at once: afterwards it is 404. A running job's worker stops at its next step and
+    records nothing."""
+    store, media, _ = state.jobs()
+    job = _own_job(state, caller.key_id, job_id)
+    store.request_cancel(job_id)
     media.delete(job.media_path)
     store.delete_job(job_id)
-    log.info("job %s purged", job_id)
+    log.info("job %s deleted (was %s)", job_id, job.status)
     return Response(status_code=204)
