@@ -172,7 +172,17 @@ def render(kustomization: str) -> str:
 
 
 def objects(kustomization: str) -> dict[str, dict[str, Any]]:
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(render(kustomization)) if doc}
+    """Rendered objects by kind; the worker Deployment as "WorkerDeployment"."""
+    found: dict[str, dict[str, Any]] = {}
+    for doc in yaml.safe_load_all(render(kustomization)):
+        if not doc:
+            continue
+        kind = doc["kind"]
+        if kind == "Deployment" and doc["metadata"]["name"].endswith("-worker"):
+            kind = "WorkerDeployment"
+        assert kind not in found, f"two {kind} objects in {kustomization}"
+        found[kind] = doc
+    return found
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -206,6 +216,53 @@ def test_deployment_is_probed_and_hardened(kustomization: str) -> None:
     assert config["items"] == [{"key": "config.yaml", "path": Path(CONFIG_PATH).name}]
     gpus = container["resources"]["limits"].get("nvidia.com/gpu")
     assert (gpus is not None) == (kustomization == "overlays/gpu")
+    # The Service and the PodDisruptionBudget hold the API pods only, never the workers.
+    api_labels = docs["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    worker_labels = docs["WorkerDeployment"]["spec"]["template"]["metadata"]["labels"]
+    for selector in (
+        docs["Service"]["spec"]["selector"],
+        docs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+        docs["Deployment"]["spec"]["selector"]["matchLabels"],
+    ):
+        assert selector.items() <= api_labels.items()
+        assert not selector.items() <= worker_labels.items()
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_workers_share_the_media_and_scale_on_the_queue(kustomization: str, tmp_path: Path) -> None:
+    docs = objects(kustomization)
+    worker = docs["WorkerDeployment"]
+    pod = worker["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][0] == "worker" and "replicas" not in worker["spec"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["livenessProbe"]["httpGet"]["path"] == "/metrics"
+    # Both the API and the workers mount the one ReadWriteMany claim at storage.media_dir.
+    settings = load_settings(write_config(kustomization, tmp_path))
+    claim = docs["PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    for deployment in (docs["Deployment"], worker):
+        spec = deployment["spec"]["template"]["spec"]
+        (mounted,) = spec["containers"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in mounted["volumeMounts"]}
+        volume = volumes[mounts[str(settings.storage.media_dir)]]
+        assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        env = {e["name"]: e for e in mounted["env"]}
+        assert env["DFS_STORAGE__MEDIA_DIR"]["value"] == str(settings.storage.media_dir)
+        assert env["DFS_DATABASE__URL"]["valueFrom"]["secretKeyRef"]["key"] == "database-url"
+    # KEDA scales the workers on the length of Dramatiq's Redis list.
+    scaled = docs["ScaledObject"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    (trigger,) = scaled["spec"]["triggers"]
+    from deepfake_stream.jobs.queue import QUEUE_NAME
+
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == f"{settings.queue.namespace}:{QUEUE_NAME}"
+    host = settings.queue.redis_url.split("//", 1)[1].split("/", 1)[0]
+    assert trigger["metadata"]["address"] == host
+    assert settings.queue.broker == "redis" and settings.auth.required
 
 
 def write_config(kustomization: str, directory: Path) -> Path:
@@ -247,6 +304,8 @@ def entrypoint_env(dockerfile: Path, tmp_path: Path, port: int) -> dict[str, str
             continue  # the image's venv; here the one running the tests
         if value == "/tmp" or value.startswith("/tmp/"):
             value = str(tmp_path / value.removeprefix("/tmp").lstrip("/"))
+        elif value.startswith("sqlite:////tmp/"):
+            value = f"sqlite:///{tmp_path / value.removeprefix('sqlite:////tmp/')}"
         env[key] = value
     env.update(DFS_SERVER__HOST="127.0.0.1", DFS_SERVER__PORT=str(port))
     return env
