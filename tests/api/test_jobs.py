@@ -274,3 +274,16 @@ def test_keys_scopes_and_rate_limits(
         assert limited.json()["error"]["code"] == "rate_limited"
         wait_until_ended(client, job_id, alices)
     store.close()
+
+
+def test_readyz_fails_while_the_broker_is_unreachable(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path
+) -> None:
+    unreachable = configured(
+        settings, tmp_path, queue={"broker": "redis", "redis_url": "redis://127.0.0.1:1/0"}
+    )
+    with live_server(unreachable, analyzer, wait_ready=False) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "queue broker cannot be reached" in ready.json()["error"]["message"]

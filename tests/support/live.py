@@ -19,7 +19,9 @@ START_TIMEOUT_S = 30.0
 
 
 @contextmanager
-def live_server(settings: Settings, analyzer: Analyzer | None) -> Iterator[httpx.Client]:
+def live_server(
+    settings: Settings, analyzer: Analyzer | None, wait_ready: bool = True
+) -> Iterator[httpx.Client]:
     config = uvicorn.Config(
         build_app(settings, analyzer=analyzer), host="127.0.0.1", port=0, log_level="warning"
     )
@@ -34,7 +36,7 @@ def live_server(settings: Settings, analyzer: Analyzer | None) -> Iterator[httpx
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            while client.get("/readyz").status_code != 200:
+            while wait_ready and client.get("/readyz").status_code != 200:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the test server never became ready")
                 time.sleep(0.05)

@@ -111,6 +111,15 @@ class ServiceState:
             if waiting:
                 log.info("resumed %d queued job(s)", waiting)
 
+    def check_dependencies(self) -> None:
+        """NotReadyError unless the job database and the queue's broker answer."""
+        store, _, queue = self.jobs()
+        for name, ping in (("job database", store.ping), ("queue broker", queue.ping)):
+            try:
+                ping()
+            except Exception as exc:
+                raise NotReadyError(f"the {name} cannot be reached: {type(exc).__name__}") from exc
+
     def jobs(self) -> tuple[JobStore, MediaStore, JobQueue]:
         assert self.store is not None and self.media is not None and self.queue is not None
         return self.store, self.media, self.queue

@@ -78,6 +78,11 @@ class JobQueue:
         assert isinstance(self.broker, StubBroker)
         return int(self.broker.queues[QUEUE_NAME].qsize())
 
+    def ping(self) -> None:
+        """Raise if the broker cannot be reached (the embedded one always can)."""
+        if isinstance(self.broker, RedisBroker):
+            self.broker.client.ping()
+
     def start(self, handler: JobHandler, threads: int) -> None:
         """Consume: run handler(job_id) on `threads` threads until close()."""
         self._handler = handler

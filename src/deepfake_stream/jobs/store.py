@@ -221,6 +221,11 @@ class JobStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from ..deps import StateDep
+from ..errors import ErrorBody
 
 router = APIRouter(tags=["health"])
 
@@ -20,8 +22,18 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", responses={503: {"description": "Model not loaded (yet)."}})
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "model": ErrorBody,
+            "description": "Model not loaded (yet), or the job database "
+            "or queue cannot be reached.",
+        }
+    },
+)
 async def readyz(state: StateDep) -> Health:
-    """200 only once the model is loaded and requests can be served."""
+    """200 only once the model is loaded and the job database and queue answer."""
     state.ready_analyzer()
+    await anyio.to_thread.run_sync(state.check_dependencies)
     return Health(status="ready")
