@@ -296,17 +296,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .api import build_app
-    from .detection.engine import check_devices
-    from .detection.weights import read_manifest, verified_weights_path
 
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
     settings = settings.model_copy(update={"server": server})
-    # Fail now, with a clear message, rather than in the background loader.
-    check_devices(settings.model)
-    if settings.model.weights is not None:
-        verified_weights_path(settings.model.weights, read_manifest(settings.model.weights))
+    if settings.queue.broker == "embedded":  # this process loads the model: check it now
+        from .detection.engine import check_devices
+        from .detection.weights import read_manifest, verified_weights_path
+
+        # Fail now, with a clear message, rather than in the background loader.
+        check_devices(settings.model)
+        if settings.model.weights is not None:
+            verified_weights_path(settings.model.weights, read_manifest(settings.model.weights))
     uvicorn.run(
         build_app(settings),
         host=server.host,

@@ -169,6 +169,8 @@ class ServerSettings(_Section):
     # Where uploads are streamed; None: the system temp dir.
     upload_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # With the Redis broker, POST /v1/analyze runs on a worker; it waits this long for one.
+    sync_wait_s: float = Field(default=900.0, gt=0.0)
     # One JSON object per log line (with request_id and job_id), or plain text.
     log_format: Literal["json", "text"] = "json"
 

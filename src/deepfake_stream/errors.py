@@ -87,6 +87,13 @@ class BusyError(DeepfakeStreamError):
     http_status = 503
 
 
+class GatewayTimeoutError(DeepfakeStreamError):
+    """A synchronous analysis waited for a worker longer than allowed."""
+
+    code = "timeout"
+    http_status = 504
+
+
 class NotFoundError(DeepfakeStreamError):
     code = "not_found"
     http_status = 404
@@ -113,3 +120,14 @@ class RateLimitedError(DeepfakeStreamError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+def error_for_code(code: str, message: str) -> DeepfakeStreamError:
+    """The error a code names (as recorded on a failed job), to raise again elsewhere."""
+    pending: list[type[DeepfakeStreamError]] = [DeepfakeStreamError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code and cls is not RateLimitedError:
+            return cls(message)
+        pending.extend(cls.__subclasses__())
+    return DeepfakeStreamError(message)

@@ -6,17 +6,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
 
 from .. import __version__
 from ..config import Settings
-from ..pipeline import Analyzer
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
 from .routes import analyze, health, jobs, metrics, model
 from .state import ServiceState
+
+if TYPE_CHECKING:  # PyTorch loads only where the model does: not in the job API front
+    from ..pipeline import Analyzer
 
 log = logging.getLogger(__name__)
 

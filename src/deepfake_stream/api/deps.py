@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..config import Settings
-from ..pipeline import Analyzer
 from .auth import Caller, Scope, require_scope
 from .state import ServiceState
 
@@ -27,13 +26,8 @@ def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> Settings
     return state.settings
 
 
-def get_analyzer(state: Annotated[ServiceState, Depends(get_state)]) -> Analyzer:
-    return state.ready_analyzer()
-
-
 StateDep = Annotated[ServiceState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-AnalyzerDep = Annotated[Analyzer, Depends(get_analyzer)]
 
 
 def get_caller(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -15,10 +16,12 @@ from ..errors import BusyError, DeepfakeStreamError, NotReadyError
 from ..jobs.queue import JobQueue
 from ..jobs.storage import MediaStore
 from ..jobs.store import JobStore
-from ..jobs.worker import JobRunner
 from ..metrics import JOBS_COLLECTOR
-from ..pipeline import Analyzer
 from .auth import Authenticator
+
+if TYPE_CHECKING:  # PyTorch loads only in processes that analyse (not the job API front)
+    from ..jobs.worker import JobRunner
+    from ..pipeline import Analyzer
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +89,20 @@ class ServiceState:
         if self.store is not None:
             self.store.close()
 
+    @property
+    def analyzes_in_process(self) -> bool:
+        """Embedded mode: this process loads the model, analyses and runs the jobs. With the
+        Redis broker it is a light front (no PyTorch): the workers do every analysis."""
+        return self.settings.queue.broker == "embedded"
+
     async def load(self) -> None:
-        """Load the models in a worker thread so that /healthz answers meanwhile; then, in the
-        embedded mode, start running jobs."""
+        """Embedded mode: load the models in a worker thread so that /healthz answers
+        meanwhile, then start running jobs."""
+        if not self.analyzes_in_process:
+            return
+        from ..jobs.worker import JobRunner
+        from ..pipeline import Analyzer
+
         if self.analyzer is None:
             try:
                 self.analyzer = await anyio.to_thread.run_sync(Analyzer, self.settings)
@@ -101,7 +115,7 @@ class ServiceState:
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 log.exception("model failed to load")
                 return
-        if self.settings.queue.broker == "embedded" and self.store is not None:
+        if self.store is not None:
             assert self.media is not None and self.queue is not None
             self.runner = JobRunner(
                 self.settings, self.analyzer, self.store, self.media, self.queue

@@ -87,11 +87,19 @@ def register_detector(spec: DetectorSpec) -> DetectorSpec:
     return spec
 
 
+def _register_builtin_branches() -> None:
+    """Branches defined in their own modules register on import (frequency.py imports this
+    module, so it cannot be imported at the top here)."""
+    from . import frequency  # noqa: F401
+
+
 def list_detectors() -> list[str]:
+    _register_builtin_branches()
     return sorted(_REGISTRY)
 
 
 def get_spec(name: str) -> DetectorSpec:
+    _register_builtin_branches()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from safetensors.torch import load_file, save_file
 
 from ..errors import WeightsError
-from .model import Detector, create_detector
+
+if TYPE_CHECKING:  # PyTorch loads only where weights load: not in the job API front
+    import torch
+
+    from .model import Detector
 
 HASH_CHUNK_BYTES = 1 << 20
 # Defaults for a model without a manifest (untrained): no claim either way is trustworthy,
@@ -89,6 +92,10 @@ def verified_weights_path(manifest_path: Path, manifest: WeightsManifest) -> Pat
 
 def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifest]:
     """Build the manifest's architecture and load its verified weights into it."""
+    from safetensors.torch import load_file
+
+    from .model import create_detector
+
     manifest = read_manifest(manifest_path)
     weights_path = verified_weights_path(manifest_path, manifest)
     detector = create_detector(manifest.architecture, imagenet_backbone=False)
@@ -111,6 +118,8 @@ def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifes
 
 def save_detector_weights(detector: Detector, path: Path) -> str:
     """Write the detector's weights as safetensors; returns the file's sha256."""
+    from safetensors.torch import save_file
+
     state = {key: value.detach().contiguous().cpu() for key, value in detector.state_dict().items()}
     save_file(state, str(path))
     return sha256_file(path)

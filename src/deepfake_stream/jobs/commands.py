@@ -44,6 +44,10 @@ def run_worker(settings: Settings, threads: int | None) -> None:
     queue = JobQueue(settings.queue)
     JOBS_COLLECTOR.watch(store, queue)
     runner = JobRunner(settings, analyzer, store, MediaStore(settings.storage.media_dir), queue)
+    from ..api.routes.model import build_model_card
+
+    card = build_model_card(analyzer)
+    store.publish_model_card(card.weights_sha256, card.model_dump(mode="json"), runner.worker_id)
     try:
         runner.start(threads or settings.queue.worker_threads)
         runner.recover()

@@ -165,6 +165,18 @@ class SecretRow(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class ModelCardRow(Base):
+    """What each worker runs, published at its start, so that the API front (which loads no
+    model) can serve /v1/model."""
+
+    __tablename__ = "model_cards"
+
+    weights_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    worker: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 @dataclass(frozen=True)
 class Page:
     jobs: list[JobRow]
@@ -564,6 +576,24 @@ class JobStore:
             row = session.get(SecretRow, name)
             assert row is not None
             return row.value
+
+    def publish_model_card(self, weights_sha256: str, card: dict[str, Any], worker: str) -> None:
+        with self.session() as session:
+            session.merge(
+                ModelCardRow(
+                    weights_sha256=weights_sha256,
+                    card=card,
+                    worker=worker,
+                    published_at=utcnow(),
+                )
+            )
+
+    def latest_model_card(self) -> dict[str, Any] | None:
+        with self.session() as session:
+            row = session.scalars(
+                select(ModelCardRow).order_by(ModelCardRow.published_at.desc()).limit(1)
+            ).first()
+            return None if row is None else row.card
 
     def add_key(self, key: ApiKeyRow) -> None:
         with self.session() as session:

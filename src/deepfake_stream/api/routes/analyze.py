@@ -8,26 +8,30 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request
 
+from ...errors import DeepfakeStreamError, GatewayTimeoutError, error_for_code
+from ...jobs.storage import MediaStore
+from ...jobs.store import FINAL_STATUSES, JobStatus, JobStore, new_job_id
 from ...metrics import observe_analysis
-from ...pipeline import AnalysisOptions
 from ...schema import AnalysisResult
-from ..deps import AnalyzeCaller, AnalyzerDep, StateDep
+from ..deps import AnalyzeCaller, StateDep
 from ..errors import ERROR_RESPONSES
-from ..upload import multipart_body, save_upload
+from ..state import ServiceState
+from ..upload import SavedUpload, multipart_body, save_upload
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
 MULTIPART_BODY = multipart_body()
+# How often the scale-out path looks whether its job has ended.
+SYNC_POLL_S = 0.1
 
 
 @router.post("/analyze", responses=ERROR_RESPONSES, openapi_extra=MULTIPART_BODY)
 async def analyze(
     request: Request,
     state: StateDep,
-    _caller: AnalyzeCaller,
-    analyzer: AnalyzerDep,
+    caller: AnalyzeCaller,
     segments: Annotated[
         int | None, Query(ge=1, le=128, description="Segments the video is cut into.")
     ] = None,
@@ -35,19 +39,36 @@ async def analyze(
         int | None, Query(ge=1, le=64, description="Frames sampled from each segment.")
     ] = None,
 ) -> AnalysisResult:
-    """Analyse one uploaded file. The upload streams to a temporary file, deleted afterwards;
-    inference runs in a worker thread so that the event loop stays free."""
+    """Analyse one uploaded file and answer with the result. The upload streams to a file,
+    deleted afterwards. Embedded mode: the analysis runs in this process, on a worker thread.
+    With the Redis broker it runs on a worker as a job that is deleted once answered."""
     settings = state.settings
+    options = {
+        key: value
+        for key, value in (("segments", segments), ("frames_per_segment", frames_per_segment))
+        if value is not None
+    }
     async with state.gate.admit():
-        upload = await save_upload(request, settings.server.upload_dir, settings.limits.max_bytes)
-        try:
-            options = AnalysisOptions(segments=segments, frames_per_segment=frames_per_segment)
-            async with state.gate.run():
-                result = await anyio.to_thread.run_sync(
-                    lambda: analyzer.analyze(upload.path, options, file_name=upload.filename)
-                )
-        finally:
-            upload.path.unlink(missing_ok=True)
+        if state.analyzes_in_process:
+            analyzer = state.ready_analyzer()
+            upload = await save_upload(
+                request, settings.server.upload_dir, settings.limits.max_bytes
+            )
+            try:
+                from ...pipeline import AnalysisOptions
+
+                async with state.gate.run():
+                    result = await anyio.to_thread.run_sync(
+                        lambda: analyzer.analyze(
+                            upload.path, AnalysisOptions(**options), file_name=upload.filename
+                        )
+                    )
+            finally:
+                upload.path.unlink(missing_ok=True)
+        else:
+            _, media, _ = state.jobs()
+            upload = await save_upload(request, media.directory, settings.limits.max_bytes)
+            result = await _analyze_on_a_worker(state, caller.key_id, upload, options)
     observe_analysis(result)
     log.info(
         "analyzed %s (%d bytes): %s p=%s in %.0f ms",
@@ -58,3 +79,57 @@ async def analyze(
         result.timings.total_ms,
     )
     return result
+
+
+async def _analyze_on_a_worker(
+    state: ServiceState, api_key_id: str | None, upload: SavedUpload, options: dict[str, int]
+) -> AnalysisResult:
+    """Queue the upload as a job, wait for a worker to end it, and delete the job: the
+    synchronous path keeps nothing, whatever happens (a client gone mid-wait included)."""
+    store, media, queue = state.jobs()
+    job_id = new_job_id()
+    try:
+        path = media.adopt(upload.path, job_id)
+        await anyio.to_thread.run_sync(
+            lambda: store.create_job(
+                job_id=job_id,
+                media_path=str(path),
+                media_bytes=upload.size,
+                file_name=upload.filename,
+                options=dict(options),
+                callback_url=None,
+                keep_media=False,
+                api_key_id=api_key_id,
+                idempotency_key=None,
+            )
+        )
+        await anyio.to_thread.run_sync(queue.enqueue, job_id)
+        deadline = anyio.current_time() + state.settings.server.sync_wait_s
+        while True:
+            job = await anyio.to_thread.run_sync(store.get_job, job_id)
+            if job is None:
+                raise DeepfakeStreamError(f"job {job_id} vanished while it was awaited")
+            if job.status in FINAL_STATUSES:
+                break
+            if anyio.current_time() > deadline:
+                waited = state.settings.server.sync_wait_s
+                raise GatewayTimeoutError(
+                    f"no worker finished the analysis within {waited:.0f} s; "
+                    "submit long files as jobs (POST /v1/jobs)"
+                )
+            await anyio.sleep(SYNC_POLL_S)
+        if job.status == JobStatus.SUCCEEDED and job.result is not None:
+            return AnalysisResult.model_validate(job.result)
+        raise error_for_code(job.error_code or "error", job.error_message or "the analysis failed")
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_delete_job, store, media, job_id)
+            upload.path.unlink(missing_ok=True)
+
+
+def _delete_job(store: JobStore, media: MediaStore, job_id: str) -> None:
+    job = store.get_job(job_id)
+    if job is not None:
+        store.request_cancel(job_id)
+        media.delete(job.media_path)
+        store.delete_job(job_id)

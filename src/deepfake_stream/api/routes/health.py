@@ -33,7 +33,8 @@ async def healthz() -> Health:
     },
 )
 async def readyz(state: StateDep) -> Health:
-    """200 only once the model is loaded and the job database and queue answer."""
-    state.ready_analyzer()
+    """200 once the job database and queue answer, and (embedded mode) the model is loaded."""
+    if state.analyzes_in_process:
+        state.ready_analyzer()
     await anyio.to_thread.run_sync(state.check_dependencies)
     return Health(status="ready")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter
 from pydantic import Field
 
 from ... import __version__
 from ...detection.fusion import FusionManifest
 from ...detection.weights import WeightsManifest
+from ...errors import NotReadyError
 from ...schema import ModelResult
-from ..deps import AnalyzerDep, CallerDep
+from ..deps import CallerDep, StateDep
+from ..errors import ErrorBody
+
+if TYPE_CHECKING:
+    from ...pipeline import Analyzer
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -31,9 +38,20 @@ class ModelCard(ModelResult):
     )
 
 
-@router.get("/model")
-async def model_card(_caller: CallerDep, analyzer: AnalyzerDep) -> ModelCard:
-    """Which weights are loaded, how they were trained and how they are used."""
+@router.get("/model", responses={503: {"model": ErrorBody}})
+def model_card(_caller: CallerDep, state: StateDep) -> ModelCard:
+    """Which weights are loaded, how they were trained and how they are used. With the Redis
+    broker: the card the newest worker published when it started."""
+    if state.analyzes_in_process:
+        return build_model_card(state.ready_analyzer())
+    store, _, _ = state.jobs()
+    card = store.latest_model_card()
+    if card is None:
+        raise NotReadyError("no worker has started yet: the model card comes from the workers")
+    return ModelCard.model_validate(card)
+
+
+def build_model_card(analyzer: Analyzer) -> ModelCard:
     model = analyzer.model
     preprocessing = analyzer.engine.preprocessing
     return ModelCard(
