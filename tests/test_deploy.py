@@ -214,7 +214,10 @@ def test_deployment_is_probed_and_hardened(kustomization: str) -> None:
     config = volumes[mounts[str(Path(CONFIG_PATH).parent)]]["configMap"]
     assert config["name"] == docs["ConfigMap"]["metadata"]["name"]
     assert config["items"] == [{"key": "config.yaml", "path": Path(CONFIG_PATH).name}]
-    gpus = container["resources"]["limits"].get("nvidia.com/gpu")
+    # The API front loads no model: only the workers need GPUs (in the GPU overlay).
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    (worker,) = docs["WorkerDeployment"]["spec"]["template"]["spec"]["containers"]
+    gpus = worker["resources"]["limits"].get("nvidia.com/gpu")
     assert (gpus is not None) == (kustomization == "overlays/gpu")
     # The Service and the PodDisruptionBudget hold the API pods only, never the workers.
     api_labels = docs["Deployment"]["spec"]["template"]["metadata"]["labels"]
@@ -311,6 +314,12 @@ def entrypoint_env(dockerfile: Path, tmp_path: Path, port: int) -> dict[str, str
     return env
 
 
+def redis_listening() -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", 6379)) == 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -327,14 +336,23 @@ def get(url: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_cpu_entrypoint_serves_and_stops_cleanly(tmp_path: Path) -> None:
+    if not redis_listening():
+        pytest.skip("Redis is not listening on 127.0.0.1:6379 (the overlay's broker)")
     dockerfile = DOCKERFILES[0]
     port = free_port()
     log_path = tmp_path / "server.log"
+    env = entrypoint_env(dockerfile, tmp_path, port)
+    # The cluster's Redis, here the local one; the database is the image's SQLite under /tmp.
+    env.update(
+        DFS_QUEUE__REDIS_URL="redis://127.0.0.1:6379/0",
+        DFS_QUEUE__NAMESPACE=f"dfs-deploy-test-{port}",
+        DFS_STORAGE__MEDIA_DIR=str(tmp_path / "media"),
+    )
     with log_path.open("w") as log:
         process = subprocess.Popen(
             entrypoint_command(dockerfile, write_config("overlays/cpu", tmp_path)),
             cwd=ROOT,  # like WORKDIR /app: configs/ and weights/ beside it
-            env=entrypoint_env(dockerfile, tmp_path, port),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -365,14 +383,23 @@ def test_cpu_entrypoint_serves_and_stops_cleanly(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_gpu_entrypoint_fails_fast_without_a_gpu(tmp_path: Path) -> None:
+def test_gpu_worker_fails_fast_without_a_gpu(tmp_path: Path) -> None:
+    """The GPU overlay's workers (the API front loads no model) stop at once without a GPU."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: the GPU config would start")
     dockerfile = DOCKERFILES[1]
+    command = entrypoint_command(dockerfile, write_config("overlays/gpu", tmp_path))
+    worker_args = objects("overlays/gpu")["WorkerDeployment"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    command = [
+        command[0],
+        *(str(tmp_path / "config.yaml") if a == CONFIG_PATH else a for a in worker_args),
+    ]
     result = subprocess.run(
-        entrypoint_command(dockerfile, write_config("overlays/gpu", tmp_path)),
+        command,
         cwd=ROOT,
         env=entrypoint_env(dockerfile, tmp_path, free_port()),
         capture_output=True,

@@ -287,3 +287,34 @@ def test_readyz_fails_while_the_broker_is_unreachable(
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert "queue broker cannot be reached" in ready.json()["error"]["message"]
+
+
+def test_a_restarted_server_runs_the_jobs_left_queued(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    """The embedded broker forgets its messages when the process stops; the jobs it had
+    queued are in the database and run after the restart."""
+    import shutil
+
+    from deepfake_stream.jobs.storage import MediaStore
+
+    restarted = configured(settings, tmp_path)
+    store = JobStore(restarted.database.url)
+    media = MediaStore(restarted.storage.media_dir)
+    copy = media.directory / "upload"
+    shutil.copy(fixtures / "photo.jpg", copy)
+    job = store.create_job(
+        job_id="0" * 32,
+        media_path=str(media.adopt(copy, "0" * 32)),
+        media_bytes=copy.stat().st_size if copy.exists() else 0,
+        file_name="photo.jpg",
+        options={},
+        callback_url=None,
+        keep_media=False,
+        api_key_id=None,
+        idempotency_key=None,
+    )
+    store.close()
+    with live_server(restarted, analyzer) as client:
+        ended = wait_until_ended(client, job.id)
+    assert ended["status"] == "succeeded" and ended["attempts"] == 1

@@ -27,6 +27,9 @@ def run_worker(settings: Settings, threads: int | None) -> None:
             "`worker` runs jobs from the Redis queue: set queue.broker: redis (the embedded "
             "broker runs jobs inside `serve`)"
         )
+    from ..detection.engine import check_devices
+
+    check_devices(settings.model)  # a GPU worker without its GPU stops now, with exit code 3
     stop = threading.Event()
 
     def on_signal(number: int, _frame: FrameType | None) -> None:
