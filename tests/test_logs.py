@@ -13,6 +13,8 @@ from deepfake_stream.logs import configure_logging, job_id, request_id
 def test_json_lines_carry_request_and_job_ids(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
+    for handler in root.handlers[:]:  # only ours writes to stderr in this test
+        root.removeHandler(handler)
     try:
         configure_logging("info", "json")
         request_token, job_token = request_id.set("req-1"), job_id.set("job-9")

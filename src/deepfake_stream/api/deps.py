@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from ..config import Settings
 from .auth import Caller, Scope, require_scope
 from .state import ServiceState
 
@@ -22,12 +21,7 @@ def get_state(request: Request) -> ServiceState:
     return state
 
 
-def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> Settings:
-    return state.settings
-
-
 StateDep = Annotated[ServiceState, Depends(get_state)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_caller(

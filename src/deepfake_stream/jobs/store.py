@@ -9,7 +9,6 @@ holds the claim, so a message delivered twice cannot produce two results.
 from __future__ import annotations
 
 import enum
-import secrets
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -621,7 +620,3 @@ class JobStore:
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
-
-
-def new_token(nbytes: int = 24) -> str:
-    return secrets.token_urlsafe(nbytes)
