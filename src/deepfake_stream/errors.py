@@ -94,6 +94,11 @@ class GatewayTimeoutError(DeepfakeStreamError):
     http_status = 504
 
 
+class TooManyStreamsError(DeepfakeStreamError):
+    code = "too_many_streams"
+    http_status = 503
+
+
 class NotFoundError(DeepfakeStreamError):
     code = "not_found"
     http_status = 404

@@ -17,7 +17,14 @@ import numpy as np
 from .config import Settings
 from .detection.aggregate import Aggregate, ScoredFace, Verdict, aggregate, verdict_for
 from .detection.engine import InferenceEngine, build_engine
-from .detection.faces import Face, FaceDetector, assign_tracks, keep_confirmed_tracks
+from .detection.faces import (
+    Box,
+    Face,
+    FaceDetector,
+    Tracker,
+    assign_tracks,
+    keep_confirmed_tracks,
+)
 from .detection.fusion import (
     Branch,
     FusionManifest,
@@ -36,7 +43,7 @@ from .detection.weights import (
     state_dict_sha256,
 )
 from .errors import ConfigError
-from .media import LoadedMedia, MediaKind, SampledFrame, load_media, sniff_file
+from .media import LoadedMedia, MediaKind, Picture, SampledFrame, load_media, sniff_file
 from .schema import (
     AnalysisResult,
     BranchWeights,
@@ -87,6 +94,17 @@ class CropScores:
     fused: np.ndarray  # (N,) the fused probability (the face branch's alone without fusion)
     per_branch: dict[Branch, np.ndarray]  # (N,) each branch's calibrated probability
     novelty: np.ndarray | None  # (N,) distance from the training faces over its threshold
+
+
+@dataclass(frozen=True)
+class FrameFace:
+    """A face in one live frame, on its track across the stream's frames."""
+
+    track_id: int
+    box: Box
+    detection_confidence: float
+    probability: float  # fused
+    branches: dict[str, float]  # each branch's own probability
 
 
 def _load_malloc_trim() -> Callable[[], None]:
@@ -282,6 +300,29 @@ class Analyzer:
             return CropScores(per_branch[Branch.FACE], per_branch, novelty)
         fused = fuse_logits(calibrated, self.fusion.weights, self.fusion.temperature)
         return CropScores(_sigmoid(fused), per_branch, novelty)
+
+    def analyze_frame(self, picture: Picture, tracker: Tracker) -> list[FrameFace]:
+        """One frame of a live stream: its faces, linked by `tracker` to the stream's earlier
+        frames, with their probabilities. The same detector, tracker and branches as files."""
+        (found,) = self.faces.detect([picture], self.settings.faces.detect_short_side)
+        faces = [face for face in found if face.confidence >= self.settings.faces.min_confidence]
+        ids = tracker.update([face.box for face in faces])
+        if not faces:
+            return []
+        scores = self.score_crops(np.stack([face.crop for face in faces]))
+        return [
+            FrameFace(
+                track_id=track_id,
+                box=face.box,
+                detection_confidence=face.confidence,
+                probability=float(scores.fused[index]),
+                branches={
+                    branch.value: float(values[index])
+                    for branch, values in scores.per_branch.items()
+                },
+            )
+            for index, (face, track_id) in enumerate(zip(faces, ids, strict=True))
+        ]
 
     def close(self) -> None:
         # The face engine stays open even when its branch is not run: close each engine once.

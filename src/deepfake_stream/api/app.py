@@ -15,7 +15,7 @@ from .. import __version__
 from ..config import Settings
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
-from .routes import analyze, health, jobs, metrics, model
+from .routes import analyze, health, jobs, metrics, model, streams
 from .state import ServiceState
 
 if TYPE_CHECKING:  # PyTorch loads only where the model does: not in the job API front
@@ -59,5 +59,6 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
     app.include_router(model.router)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
+    app.include_router(streams.router)
     app.add_middleware(RequestContextMiddleware)
     return app

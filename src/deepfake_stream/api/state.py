@@ -22,6 +22,7 @@ from .auth import Authenticator
 if TYPE_CHECKING:  # PyTorch loads only in processes that analyse (not the job API front)
     from ..jobs.worker import JobRunner
     from ..pipeline import Analyzer
+    from ..streams.registry import StreamRegistry
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ServiceState:
         self.queue: JobQueue | None = None
         self.auth: Authenticator | None = None
         self.runner: JobRunner | None = None
+        self.streams: StreamRegistry | None = None
 
     def open_jobs(self) -> None:
         """Open the job store (migrating it), the media store and the queue."""
@@ -81,7 +83,44 @@ class ServiceState:
                 "(create keys with `deepfake-stream keys create` and set DFS_AUTH__REQUIRED=true)"
             )
 
+    def _stream_registry(self, analyzer: Analyzer, store: JobStore) -> StreamRegistry:
+        from ..jobs.webhooks import SECRET_NAME, new_signing_secret
+        from ..streams.broadcast import Broadcaster
+        from ..streams.registry import StreamRegistry
+
+        configured = self.settings.webhooks.secret
+
+        def secret() -> str:
+            if configured is not None:
+                return configured.get_secret_value()
+            return store.secret(SECRET_NAME, new_signing_secret)
+
+        broadcaster = Broadcaster(
+            self.settings.queue.namespace,
+            self.settings.streams.redis_url,
+            self.settings.webhooks,
+            secret,
+        )
+        return StreamRegistry(analyzer, self.settings, broadcaster)
+
+    def ready_streams(self) -> StreamRegistry:
+        if self.streams is not None:
+            return self.streams
+        if not self.analyzes_in_process:
+            raise NotReadyError(
+                "live streams run where the model runs: this API front (queue.broker: redis) "
+                "has none; send streams to a `serve` with queue.broker: embedded"
+            )
+        return self.streams or self._not_loaded()
+
+    def _not_loaded(self) -> StreamRegistry:
+        self.ready_analyzer()  # raises: still loading, or failed
+        raise NotReadyError("streams are starting; retry shortly")
+
     def close_jobs(self) -> None:
+        if self.streams is not None:
+            self.streams.close()
+            self.streams.broadcaster.close()
         if self.runner is not None:
             self.runner.close()
         elif self.queue is not None:
@@ -121,6 +160,7 @@ class ServiceState:
                 self.settings, self.analyzer, self.store, self.media, self.queue
             )
             self.runner.start(self.settings.queue.worker_threads)
+            self.streams = self._stream_registry(self.analyzer, self.store)
             waiting = await anyio.to_thread.run_sync(self.runner.requeue_waiting)
             if waiting:
                 log.info("resumed %d queued job(s)", waiting)

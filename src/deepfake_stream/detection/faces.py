@@ -443,17 +443,21 @@ def _link_score(a: Box, b: Box) -> float:
     return 0.01 * (1.0 - relative_shift / TRACK_MAX_CENTRE_SHIFT)
 
 
-def assign_tracks(boxes_per_frame: Sequence[Sequence[Box]]) -> list[list[int]]:
-    """Link faces across frames into tracks (people), greedily by overlap with each track's
-    latest box. Returns a track id for every box, ids numbered by first appearance."""
-    track_boxes: list[Box] = []
-    assigned: list[list[int]] = []
-    for boxes in boxes_per_frame:
+class Tracker:
+    """Links faces across frames into tracks (people), greedily by overlap with each track's
+    latest box; ids are numbered by first appearance. Fed frame by frame, so that a whole video
+    and a live stream are tracked the same way."""
+
+    def __init__(self) -> None:
+        self._latest: list[Box] = []
+
+    def update(self, boxes: Sequence[Box]) -> list[int]:
+        """The track id of each box of the next frame."""
         pairs = sorted(
             (
                 (score, box_index, track_id)
                 for box_index, box in enumerate(boxes)
-                for track_id, last in enumerate(track_boxes)
+                for track_id, last in enumerate(self._latest)
                 if (score := _link_score(box, last)) > 0
             ),
             reverse=True,
@@ -466,9 +470,14 @@ def assign_tracks(boxes_per_frame: Sequence[Sequence[Box]]) -> list[list[int]]:
                 used_tracks.add(track_id)
         for box_index, box in enumerate(boxes):
             if ids[box_index] == -1:
-                ids[box_index] = len(track_boxes)
-                track_boxes.append(box)
+                ids[box_index] = len(self._latest)
+                self._latest.append(box)
             else:
-                track_boxes[ids[box_index]] = box
-        assigned.append(ids)
-    return assigned
+                self._latest[ids[box_index]] = box
+        return ids
+
+
+def assign_tracks(boxes_per_frame: Sequence[Sequence[Box]]) -> list[list[int]]:
+    """A track id for every box of every frame (see Tracker)."""
+    tracker = Tracker()
+    return [tracker.update(boxes) for boxes in boxes_per_frame]

@@ -1,0 +1,263 @@
+"""Live streams: WS /v1/streams (the client sends frames, receives events), server-side readers
+of RTSP/RTMP/HLS/HTTP URLs (POST, GET, DELETE /v1/streams), and WS /v1/streams/{id}/events to
+watch one. The protocol: docs/streams-protocol.md and docs/stream-events.schema.json."""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+from functools import partial
+from typing import Annotated
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from ...config import LimitSettings
+from ...errors import (
+    CorruptMediaError,
+    DeepfakeStreamError,
+    TooManyPixelsError,
+    UnsupportedMediaTypeError,
+)
+from ...jobs.webhooks import check_public_url
+from ...media import ImagePicture, MediaKind, sniff
+from ..auth import Caller, Scope, require_scope
+from ..deps import StateDep, caller_with
+from ..errors import ERROR_RESPONSES
+from ..state import ServiceState
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/streams", tags=["streams"])
+
+TIMESTAMP = struct.Struct(">d")  # each binary message: float64 stream time (s), then the image
+# WebSocket close codes (RFC 6455 and the IANA registry).
+CLOSE_POLICY = 1008  # no valid API key
+CLOSE_TRY_LATER = 1013  # the service is at its stream cap, or still loading
+CLOSE_NORMAL = 1000
+
+StreamsReader = Annotated[Caller, Depends(caller_with(Scope.JOBS_READ))]
+StreamsWriter = Annotated[Caller, Depends(caller_with(Scope.JOBS_WRITE))]
+
+
+class ReaderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(description="rtsp://, rtmp://, http(s):// (HLS .m3u8 or a video file)")
+    callback_url: HttpUrl | None = Field(
+        default=None, description="Alerts are POSTed here, signed (Standard Webhooks)."
+    )
+
+
+class PersonView(BaseModel):
+    track_id: int
+    state: str
+    score: float
+
+
+class StreamView(BaseModel):
+    id: str
+    source: str
+    created_at: float
+    sampling_fps: float
+    frames_received: int
+    frames_analysed: int
+    frames_dropped: int
+    events_dropped: int
+    people: list[PersonView]
+
+
+def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
+    """A client's JPEG/PNG/WebP/BMP frame as a picture; the media errors otherwise."""
+    kind = sniff(data[:64])
+    if kind.kind is not MediaKind.IMAGE:
+        raise UnsupportedMediaTypeError("a stream frame must be an image (JPEG, PNG, WebP, BMP)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > limits.max_image_pixels:
+                raise TooManyPixelsError(f"frame of {image.width}x{image.height} is too large")
+            rgb = np.asarray(image.convert("RGB"))
+    except DeepfakeStreamError:
+        raise
+    except Exception as exc:
+        raise CorruptMediaError(f"undecodable frame: {exc}") from exc
+    return ImagePicture(rgb)
+
+
+def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
+    running = state.ready_streams().get(stream_id, key)
+    session = running.session
+    counters = session.counters
+    return StreamView(
+        id=session.stream_id,
+        source=session.source,
+        created_at=running.created_at,
+        sampling_fps=session.sampling_fps,
+        frames_received=counters.frames_received,
+        frames_analysed=counters.frames_analysed,
+        frames_dropped=counters.frames_dropped,
+        events_dropped=counters.events_dropped,
+        people=[PersonView(**person) for person in session.people()],
+    )
+
+
+@router.post("", status_code=201, response_model=StreamView, responses=ERROR_RESPONSES)
+async def start_reader(state: StateDep, caller: StreamsWriter, body: ReaderRequest) -> JSONResponse:
+    """Read a live source (or a file, played as if live) on the server, until it ends or is
+    deleted; watch its events on WS /v1/streams/{id}/events."""
+    from ...streams.ingest import check_source
+
+    check_source(body.url)
+    allow = state.settings.webhooks.allow_private
+    await anyio.to_thread.run_sync(check_public_url, body.url, allow, "url")
+    if body.callback_url is not None:
+        await anyio.to_thread.run_sync(check_public_url, str(body.callback_url), allow)
+    running = state.ready_streams().start_reader(
+        body.url, caller.key_id, str(body.callback_url) if body.callback_url else None
+    )
+    view = _view(state, running.session.stream_id, caller.key_id)
+    return JSONResponse(
+        view.model_dump(), status_code=201, headers={"Location": f"/v1/streams/{view.id}"}
+    )
+
+
+@router.get("", response_model=list[StreamView], responses=ERROR_RESPONSES)
+def list_streams(state: StateDep, caller: StreamsReader) -> list[StreamView]:
+    return [
+        _view(state, running.session.stream_id, caller.key_id)
+        for running in state.ready_streams().list(caller.key_id)
+    ]
+
+
+@router.get("/{stream_id}", response_model=StreamView, responses=ERROR_RESPONSES)
+def get_stream(state: StateDep, caller: StreamsReader, stream_id: str) -> StreamView:
+    return _view(state, stream_id, caller.key_id)
+
+
+@router.delete("/{stream_id}", status_code=204, responses=ERROR_RESPONSES)
+def stop_stream(state: StateDep, caller: StreamsWriter, stream_id: str) -> None:
+    registry = state.ready_streams()
+    registry.get(stream_id, caller.key_id)
+    registry.stop(stream_id, "stopped by the client")
+
+
+async def _authenticate(websocket: WebSocket, scope: Scope) -> Caller | None:
+    """The caller of a WebSocket (header, or ?api_key= for browsers); None after closing it."""
+    state: ServiceState = websocket.app.state.service
+    bearer = websocket.headers.get("authorization", "")
+    presented = (
+        bearer[7:].strip()
+        if bearer.lower().startswith("bearer ")
+        else websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
+    )
+    assert state.auth is not None
+    try:
+        caller = await anyio.to_thread.run_sync(state.auth.authenticate, presented)
+        require_scope(caller, scope)
+    except DeepfakeStreamError as exc:
+        await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
+        return None
+    return caller
+
+
+@router.websocket("")
+async def stream_socket(websocket: WebSocket) -> None:
+    """Send frames, receive events: each binary message is an 8-byte big-endian float64
+    (the frame's stream time in seconds) followed by a JPEG, PNG, WebP or BMP image."""
+    state: ServiceState = websocket.app.state.service
+    caller = await _authenticate(websocket, Scope.ANALYZE)
+    if caller is None:
+        return
+    try:
+        registry = state.ready_streams()
+        running = registry.open_socket(caller.key_id)
+    except DeepfakeStreamError as exc:
+        await websocket.close(code=CLOSE_TRY_LATER, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    session = running.session
+    limits = state.settings.limits
+
+    async def send_events() -> None:
+        while (event := await session.events.get_async()) is not None:
+            await websocket.send_json(event)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(send_events)
+            try:
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    data = message.get("bytes")
+                    if data is None:
+                        if (message.get("text") or "").strip() == '{"type":"close"}':
+                            break
+                        session.report_error(
+                            "invalid_parameters",
+                            "send frames as binary messages: float64 time, then the image",
+                        )
+                        continue
+                    if len(data) <= TIMESTAMP.size:
+                        session.report_error("invalid_parameters", "a frame message is too short")
+                        continue
+                    (time_s,) = TIMESTAMP.unpack_from(data)
+                    session.offer(time_s, partial(decode_frame, data[TIMESTAMP.size :], limits))
+            finally:
+                await anyio.to_thread.run_sync(
+                    registry.stop, session.stream_id, "the client closed the stream"
+                )
+    except WebSocketDisconnect:
+        pass
+    try:
+        await websocket.close(code=CLOSE_NORMAL)
+    except RuntimeError:
+        pass  # already closed by the client
+
+
+@router.websocket("/{stream_id}/events")
+async def watch_stream(websocket: WebSocket, stream_id: str) -> None:
+    """Receive the events of a running stream (a server-side reader's, typically)."""
+    state: ServiceState = websocket.app.state.service
+    caller = await _authenticate(websocket, Scope.JOBS_READ)
+    if caller is None:
+        return
+    try:
+        running = state.ready_streams().get(stream_id, caller.key_id)
+    except DeepfakeStreamError as exc:
+        await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    from ...streams.session import EventBuffer
+
+    buffer = EventBuffer(state.settings.streams.max_pending_events, running.session.counters)
+    broadcaster = state.ready_streams().broadcaster
+    broadcaster.subscribe(stream_id, buffer)
+    # Scores go only to the stream's own buffer; watchers get alerts and state changes.
+    try:
+        async with anyio.create_task_group() as tasks:
+
+            async def forward() -> None:
+                while (event := await buffer.get_async()) is not None:
+                    await websocket.send_json(event)
+                    if event["type"] == "ended":
+                        break
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(forward)
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+            tasks.cancel_scope.cancel()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        broadcaster.unsubscribe(stream_id, buffer)
+    try:
+        await websocket.close(code=CLOSE_NORMAL)
+    except RuntimeError:
+        pass

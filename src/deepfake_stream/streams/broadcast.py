@@ -1,0 +1,118 @@
+"""Where a stream's alerts and state changes go beyond its own client: an in-process
+broadcaster (watchers of a server-side reader subscribe to it), Redis pub/sub on a channel per
+stream when streams.redis_url is set, and the stream's signed webhook when it has one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from ..config import WebhookSettings
+from ..jobs.webhooks import USER_AGENT, check_public_url, sign
+from ..metrics import WEBHOOK_ATTEMPTS
+from .session import Event, EventBuffer
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "streams"
+
+
+def channel_for(namespace: str, stream_id: str) -> str:
+    return f"{namespace}:{CHANNEL_PREFIX}:{stream_id}"
+
+
+class _Retry(Exception):
+    pass
+
+
+class Broadcaster:
+    """Fan-out of stream events: local subscribers, Redis pub/sub, webhooks."""
+
+    def __init__(
+        self,
+        namespace: str,
+        redis_url: str | None,
+        webhooks: WebhookSettings,
+        webhook_secret: Callable[[], str],
+    ) -> None:
+        self.namespace = namespace
+        self._redis = None
+        if redis_url is not None:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url)
+        self._subscribers: dict[str, list[EventBuffer]] = {}
+        self._lock = threading.Lock()
+        self._webhooks = webhooks
+        self._webhook_secret = webhook_secret
+        self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dfs-stream-hook")
+        self._client = httpx.Client(
+            timeout=webhooks.timeout_s, follow_redirects=False, headers={"user-agent": USER_AGENT}
+        )
+
+    def subscribe(self, stream_id: str, buffer: EventBuffer) -> None:
+        with self._lock:
+            self._subscribers.setdefault(stream_id, []).append(buffer)
+
+    def unsubscribe(self, stream_id: str, buffer: EventBuffer) -> None:
+        with self._lock:
+            listeners = self._subscribers.get(stream_id, [])
+            if buffer in listeners:
+                listeners.remove(buffer)
+
+    def publisher(self, stream_id: str, callback_url: str | None) -> Callable[[Event], None]:
+        def publish(event: Event) -> None:
+            with self._lock:
+                listeners = list(self._subscribers.get(stream_id, []))
+            for buffer in listeners:
+                buffer.put(event)
+            body = json.dumps(event, separators=(",", ":"))
+            if self._redis is not None:
+                self._redis.publish(channel_for(self.namespace, stream_id), body)
+            if callback_url is not None and event["type"] == "alert":
+                message_id = f"msg_{stream_id}_{event['track_id']}_{event['rule']}_{event['at']}"
+                self._senders.submit(self._deliver, callback_url, message_id, body)
+
+        return publish
+
+    def _deliver(self, url: str, message_id: str, body: str) -> None:
+        settings = self._webhooks
+        try:
+            check_public_url(url, settings.allow_private)
+            for attempt in Retrying(
+                stop=stop_after_attempt(settings.max_attempts),
+                wait=wait_exponential_jitter(
+                    multiplier=settings.initial_backoff_s,
+                    max=settings.max_backoff_s,
+                    jitter=settings.initial_backoff_s,
+                ),
+                retry=retry_if_exception_type(_Retry),
+                reraise=True,
+            ):
+                with attempt:
+                    headers = sign(self._webhook_secret(), message_id, datetime.now(UTC), body)
+                    headers["content-type"] = "application/json"
+                    try:
+                        response = self._client.post(url, content=body, headers=headers)
+                    except httpx.HTTPError as exc:
+                        WEBHOOK_ATTEMPTS.labels("failed").inc()
+                        raise _Retry(str(exc)) from exc
+                    if not response.is_success:
+                        WEBHOOK_ATTEMPTS.labels("failed").inc()
+                        raise _Retry(f"HTTP {response.status_code}")
+                    WEBHOOK_ATTEMPTS.labels("succeeded").inc()
+        except Exception as exc:
+            log.warning("stream alert webhook to %s not delivered: %s", url, exc)
+
+    def close(self) -> None:
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+        if self._redis is not None:
+            self._redis.close()

@@ -1,0 +1,97 @@
+"""Server-side readers: RTSP, RTMP, HLS, HTTP(S) URLs or local files, decoded with PyAV and
+offered to a session frame by frame. A file (or any source with a known duration) is played as
+if live, at its own pace; a live source is read as fast as it arrives."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import av
+
+from ..errors import InvalidParametersError
+from ..media import VideoPicture
+from .session import StreamSession
+
+log = logging.getLogger(__name__)
+
+SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
+# How long opening a source or waiting for its next packet may take (seconds).
+OPEN_TIMEOUT_S = 15.0
+READ_TIMEOUT_S = 30.0
+
+
+def check_source(url: str) -> None:
+    if urlsplit(url).scheme not in SCHEMES:
+        raise InvalidParametersError(
+            f"stream url must be one of {', '.join(s + '://' for s in SCHEMES)}"
+        )
+
+
+class StreamReader:
+    """Reads a source on its own thread into a session until the source ends or stop()."""
+
+    def __init__(
+        self,
+        source: str | Path,
+        session: StreamSession,
+        on_end: Callable[[str], None],
+        as_live: bool | None = None,
+    ) -> None:
+        self.source = source
+        self.session = session
+        self._on_end = on_end
+        self._as_live = as_live
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dfs-reader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=READ_TIMEOUT_S)
+
+    def _run(self) -> None:
+        reason = "source ended"
+        try:
+            self._read()
+        except av.FFmpegError as exc:
+            reason = f"source error: {exc}"
+            log.warning("stream %s: %s", self.session.stream_id, reason)
+        except Exception as exc:  # the reader must end the session, whatever happened
+            reason = f"reader failed: {type(exc).__name__}: {exc}"
+            log.exception("stream %s: reader failed", self.session.stream_id)
+        if self._stop.is_set():
+            reason = "stopped"
+        self._on_end(reason)
+
+    def _read(self) -> None:
+        with av.open(
+            str(self.source), mode="r", timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)
+        ) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            # Files play at their own pace; live sources (no duration) as they come.
+            paced = self._as_live if self._as_live is not None else container.duration is not None
+            started = time.monotonic()
+            first: float | None = None
+            for frame in container.decode(stream):
+                if self._stop.is_set():
+                    return
+                if frame.time is None:
+                    continue
+                first = frame.time if first is None else first
+                time_s = frame.time - first
+                if paced:
+                    ahead = time_s - (time.monotonic() - started)
+                    if ahead > 0 and self._stop.wait(ahead):
+                        return
+                rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
+                self.session.offer(time_s, partial(VideoPicture, frame, rotation))

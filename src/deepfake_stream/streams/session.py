@@ -1,0 +1,294 @@
+"""A live stream session: frames offered at any rate; the sampler keeps those due at the
+state's rate (slow while everyone is CLEAR, fast once anyone is not); one analysis at a time on
+the session's own thread; events out through a bounded buffer.
+
+Backpressure: a due frame that arrives while the previous one is still waiting for the
+analysis replaces it (the older is dropped and counted); a client that reads events slower than
+they come loses the oldest score events (counted). Nothing queues without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import StreamSettings
+from ..detection.faces import Tracker
+from ..media import Picture
+from ..pipeline import Analyzer
+from .state import AlertOptions, PersonMonitor, PersonState, StateOptions
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = "1.0"
+# Events worth telling the world about, beyond the stream's own client.
+PUBLISHED_EVENTS = frozenset({"alert", "state", "started", "ended"})
+
+# A frame's pixels, made only when the sampler keeps it (decoding is not free).
+PictureSource = Callable[[], Picture]
+Event = dict[str, Any]
+
+
+@dataclass
+class Counters:
+    frames_received: int = 0
+    frames_analysed: int = 0
+    frames_dropped: int = 0  # due, but replaced by a newer frame before the analysis took it
+    events_dropped: int = 0  # score events a slow client never read
+
+
+class EventBuffer:
+    """Bounded events between the session's thread and a reader: when full, the oldest
+    `scores` event gives way (state changes and alerts are kept before scores are)."""
+
+    def __init__(self, capacity: int, counters: Counters) -> None:
+        self._events: deque[Event] = deque()
+        self._capacity = capacity
+        self._counters = counters
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self.closed = False
+
+    def put(self, event: Event) -> None:
+        with self._lock:
+            if len(self._events) >= self._capacity:
+                victim = next(
+                    (e for e in self._events if e["type"] in ("scores", "heartbeat")),
+                    self._events[0],
+                )
+                self._events.remove(victim)
+                self._counters.events_dropped += 1
+            self._events.append(event)
+            self._ready.notify_all()
+            waiters, self._waiters = self._waiters, []
+        for loop, flag in waiters:
+            loop.call_soon_threadsafe(flag.set)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._ready.notify_all()
+            waiters, self._waiters = self._waiters, []
+        for loop, flag in waiters:
+            loop.call_soon_threadsafe(flag.set)
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event (blocking); None once closed and empty, or after timeout."""
+        with self._lock:
+            if not self._ready.wait_for(lambda: self._events or self.closed, timeout):
+                return None
+            return self._events.popleft() if self._events else None
+
+    async def get_async(self) -> Event | None:
+        while True:
+            with self._lock:
+                if self._events:
+                    return self._events.popleft()
+                if self.closed:
+                    return None
+                flag = asyncio.Event()
+                self._waiters.append((asyncio.get_running_loop(), flag))
+            await flag.wait()
+
+
+class StreamSession:
+    """One stream: offer() frames from any thread; events come out of `events`."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        analyzer: Analyzer,
+        settings: StreamSettings,
+        source: str,
+        publish: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.stream_id = stream_id
+        self.publish = publish  # alerts and state changes also go here (pub/sub, webhooks)
+        self.source = source  # "websocket", or the URL read
+        self.analyzer = analyzer
+        self.settings = settings
+        self.counters = Counters()
+        self.events = EventBuffer(settings.max_pending_events, self.counters)
+        self.started_at = time.time()
+        self._states = StateOptions(
+            suspicious_at=settings.suspicious_at,
+            clear_below=settings.clear_below,
+            alert_at=settings.alert_at,
+            alert_release_below=settings.alert_release_below,
+            window_samples=settings.window_samples,
+        )
+        self._alerts = AlertOptions(
+            threshold=settings.alert_threshold,
+            spike_rise=settings.spike_rise,
+            spike_within_s=settings.spike_within_s,
+            sustained_s=settings.sustained_s,
+            cooldown_s=settings.cooldown_s,
+        )
+        self._tracker = Tracker()
+        self._monitors: dict[int, PersonMonitor] = {}
+        self._next_due = float("-inf")
+        self._slot: tuple[float, PictureSource] | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
+        self._last_event = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._run, name=f"dfs-stream-{stream_id[:8]}", daemon=True
+        )
+        self._thread.start()
+
+    # Frames in -----------------------------------------------------------------------------
+
+    @property
+    def sampling_fps(self) -> float:
+        anyone = any(m.state is not PersonState.CLEAR for m in self._monitors.values())
+        return self.settings.suspicious_fps if anyone else self.settings.clear_fps
+
+    def offer(self, time_s: float, picture: PictureSource) -> bool:
+        """Hand over a frame (its stream time in seconds); True if it was kept for analysis."""
+        with self._lock:
+            self.counters.frames_received += 1
+            if self._stopping or time_s < self._next_due:
+                return False
+            if self._slot is not None:
+                self.counters.frames_dropped += 1  # the waiting frame is stale now
+            self._slot = (time_s, picture)
+            self._next_due = time_s + 1.0 / self.sampling_fps
+            self._wake.notify()
+            return True
+
+    def report_error(self, code: str, message: str) -> None:
+        """A problem with the input that did not stop the stream (a message that is no frame)."""
+        self._emit({"type": "error", "code": code, "message": message})
+
+    def people(self) -> list[dict[str, Any]]:
+        with self._lock:
+            monitors = list(self._monitors.values())
+        return [
+            {"track_id": m.track_id, "state": m.state.value, "score": round(m.score, 4)}
+            for m in monitors
+        ]
+
+    def close(self, reason: str = "closed") -> None:
+        """Stop after the analysis in progress; the last event says why."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._slot = None
+            self._wake.notify()
+        self._thread.join(timeout=60)
+        self._emit({"type": "ended", "reason": reason})
+        self.events.close()
+
+    # The analysis thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._emit({"type": "started", "source": self.source, "sampling_fps": self.sampling_fps})
+        while True:
+            with self._lock:
+                self._wake.wait_for(
+                    lambda: self._slot is not None or self._stopping,
+                    timeout=self.settings.heartbeat_s,
+                )
+                if self._stopping:
+                    return
+                taken, self._slot = self._slot, None
+            if taken is None:
+                self._emit({"type": "heartbeat", "sampling_fps": self.sampling_fps})
+                continue
+            self._analyse(*taken)
+            if time.monotonic() - self._last_event > self.settings.heartbeat_s:
+                self._emit({"type": "heartbeat", "sampling_fps": self.sampling_fps})
+
+    def _analyse(self, time_s: float, source: PictureSource) -> None:
+        try:
+            picture = source()
+            faces = self.analyzer.analyze_frame(picture, self._tracker)
+            picture.release()
+        except Exception as exc:  # a bad frame is reported; the stream goes on
+            code = getattr(exc, "code", "corrupt_frame")
+            self._emit({"type": "error", "time_s": time_s, "code": code, "message": str(exc)})
+            return
+        with self._lock:
+            self.counters.frames_analysed += 1
+        people = []
+        for face in faces:
+            monitor = self._monitors.get(face.track_id)
+            if monitor is None:
+                monitor = self._monitors[face.track_id] = PersonMonitor(
+                    face.track_id, self._states, self._alerts
+                )
+            change, alerts = monitor.observe(time_s, face.probability)
+            people.append(
+                {
+                    "track_id": face.track_id,
+                    "probability": round(face.probability, 4),
+                    "score": round(monitor.score, 4),
+                    "state": monitor.state.value,
+                    "box": [round(v, 1) for v in face.box],
+                    "branches": {k: round(v, 4) for k, v in face.branches.items()},
+                }
+            )
+            if change is not None:
+                self._emit(
+                    {
+                        "type": "state",
+                        "time_s": time_s,
+                        "track_id": change.track_id,
+                        "previous": change.previous.value,
+                        "state": change.state.value,
+                        "score": change.score,
+                    }
+                )
+            for alert in alerts:
+                self._emit(
+                    {
+                        "type": "alert",
+                        "time_s": time_s,
+                        "track_id": alert.track_id,
+                        "rule": alert.rule.value,
+                        "score": alert.score,
+                        "message": alert.message,
+                    }
+                )
+        with self._lock:  # a person turning SUSPICIOUS brings the next sample forward
+            self._next_due = min(self._next_due, time_s + 1.0 / self.sampling_fps)
+        self._emit(
+            {
+                "type": "scores",
+                "time_s": time_s,
+                "people": people,
+                "sampling_fps": self.sampling_fps,
+            }
+        )
+
+    def _emit(self, event: Event) -> None:
+        self._last_event = time.monotonic()
+        with self._lock:
+            counters = {
+                "frames_received": self.counters.frames_received,
+                "frames_analysed": self.counters.frames_analysed,
+                "frames_dropped": self.counters.frames_dropped,
+                "events_dropped": self.counters.events_dropped,
+            }
+        full = {
+            "v": PROTOCOL_VERSION,
+            "stream": self.stream_id,
+            "at": round(time.time(), 3),
+            **event,
+            **counters,
+        }
+        self.events.put(full)
+        if self.publish is not None and event["type"] in PUBLISHED_EVENTS:
+            try:
+                self.publish(full)
+            except Exception:  # a broken subscriber must not stop the stream
+                log.exception("stream %s: publishing an event failed", self.stream_id)
