@@ -81,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--threads", type=int, help="override queue.worker_threads")
 
+    watch = with_config(
+        commands.add_parser("watch", help="analyse a live stream (or a file played as live)")
+    )
+    watch.add_argument("source", help="rtsp://, rtmp://, http(s):// (HLS or a file), or a path")
+    watch.add_argument("--json", action="store_true", help="print each event as JSON")
+    watch.add_argument("--scores", action="store_true", help="print every score event too")
+    watch.add_argument(
+        "--fail-on-alert", action="store_true", help=f"exit {EXIT_FAKE} if any alert was raised"
+    )
+
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     key_create = with_config(key_commands.add_parser("create", help="create a key (shown once)"))
@@ -162,6 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "keys":
             return _keys(args, settings)
+        if args.command == "watch":
+            from .streams.watch import watch as watch_stream
+
+            try:
+                alerts = watch_stream(settings, args.source, args.json, args.scores)
+            except MediaError as exc:
+                print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
+                return EXIT_INPUT
+            except DeepfakeStreamError as exc:
+                print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
+                return EXIT_USAGE
+            return EXIT_FAKE if args.fail_on_alert and alerts else EXIT_OK
         if args.command == "webhooks":
             from .jobs.commands import webhook_secret
 

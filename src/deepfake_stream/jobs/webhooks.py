@@ -63,19 +63,26 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_public_url(url: str, allow_private: bool, field: str = "callback_url") -> None:
+def check_public_url(
+    url: str,
+    allow_private: bool,
+    field: str = "callback_url",
+    schemes: tuple[str, ...] = ALLOWED_SCHEMES,
+) -> None:
     """Refuse URLs that are not http(s), or whose host resolves to a private, loopback,
     link-local or otherwise non-public address (SSRF), unless allow_private. `field` names the
     URL in the error."""
     parts = urlsplit(url)
-    if parts.scheme not in ALLOWED_SCHEMES or not parts.hostname:
-        raise InvalidParametersError(f"{field} must be an absolute http or https URL")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise InvalidParametersError(
+            f"{field} must be an absolute URL: {', '.join(s + '://' for s in schemes)}"
+        )
     if parts.username or parts.password:
         raise InvalidParametersError(f"{field} must not carry credentials")
     if allow_private:
         return  # any host will do; one that does not resolve fails at delivery, recorded
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or 443  # the port does not change what the host resolves to
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
     except (OSError, ValueError) as exc:
         raise InvalidParametersError(f"{field} host does not resolve: {exc}") from exc

@@ -10,11 +10,9 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import av
 
-from ..errors import InvalidParametersError
 from ..media import VideoPicture
 from .session import StreamSession
 
@@ -24,13 +22,6 @@ SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
 # How long opening a source or waiting for its next packet may take (seconds).
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 30.0
-
-
-def check_source(url: str) -> None:
-    if urlsplit(url).scheme not in SCHEMES:
-        raise InvalidParametersError(
-            f"stream url must be one of {', '.join(s + '://' for s in SCHEMES)}"
-        )
 
 
 class StreamReader:

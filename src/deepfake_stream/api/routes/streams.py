@@ -40,6 +40,7 @@ TIMESTAMP = struct.Struct(">d")  # each binary message: float64 stream time (s),
 CLOSE_POLICY = 1008  # no valid API key
 CLOSE_TRY_LATER = 1013  # the service is at its stream cap, or still loading
 CLOSE_NORMAL = 1000
+MAX_CLOSE_REASON = 120  # a close frame's reason must fit in 123 bytes
 
 StreamsReader = Annotated[Caller, Depends(caller_with(Scope.JOBS_READ))]
 StreamsWriter = Annotated[Caller, Depends(caller_with(Scope.JOBS_WRITE))]
@@ -109,11 +110,10 @@ def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
 async def start_reader(state: StateDep, caller: StreamsWriter, body: ReaderRequest) -> JSONResponse:
     """Read a live source (or a file, played as if live) on the server, until it ends or is
     deleted; watch its events on WS /v1/streams/{id}/events."""
-    from ...streams.ingest import check_source
+    from ...streams.ingest import SCHEMES
 
-    check_source(body.url)
     allow = state.settings.webhooks.allow_private
-    await anyio.to_thread.run_sync(check_public_url, body.url, allow, "url")
+    await anyio.to_thread.run_sync(check_public_url, body.url, allow, "url", SCHEMES)
     if body.callback_url is not None:
         await anyio.to_thread.run_sync(check_public_url, str(body.callback_url), allow)
     running = state.ready_streams().start_reader(
@@ -159,9 +159,16 @@ async def _authenticate(websocket: WebSocket, scope: Scope) -> Caller | None:
         caller = await anyio.to_thread.run_sync(state.auth.authenticate, presented)
         require_scope(caller, scope)
     except DeepfakeStreamError as exc:
-        await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
+        await _refuse(websocket, CLOSE_POLICY, exc.message)
         return None
     return caller
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with a code the client can read: a close before the handshake completes would
+    reach it as a bare HTTP 403."""
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason[:MAX_CLOSE_REASON])
 
 
 @router.websocket("")
@@ -176,7 +183,7 @@ async def stream_socket(websocket: WebSocket) -> None:
         registry = state.ready_streams()
         running = registry.open_socket(caller.key_id)
     except DeepfakeStreamError as exc:
-        await websocket.close(code=CLOSE_TRY_LATER, reason=exc.message[:120])
+        await _refuse(websocket, CLOSE_TRY_LATER, exc.message)
         return
     await websocket.accept()
     session = running.session
@@ -230,7 +237,7 @@ async def watch_stream(websocket: WebSocket, stream_id: str) -> None:
     try:
         running = state.ready_streams().get(stream_id, caller.key_id)
     except DeepfakeStreamError as exc:
-        await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
+        await _refuse(websocket, CLOSE_POLICY, exc.message)
         return
     await websocket.accept()
     from ...streams.session import EventBuffer

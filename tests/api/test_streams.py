@@ -1,0 +1,230 @@
+"""Live streams over real WebSockets and HTTP, with the real model: frames in, events out;
+server-side readers of an HTTP-served file; the stream cap, auth, bad frames, Redis pub/sub."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+import websockets
+from PIL import Image
+from websockets.sync.client import connect
+
+from deepfake_stream.api.auth import Scope, create_key
+from deepfake_stream.config import Settings
+from deepfake_stream.jobs.store import JobStore
+from deepfake_stream.pipeline import Analyzer
+from support.live import live_server
+
+EVENT_TIMEOUT_S = 60.0
+EVENT_SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "stream-events.schema.json").read_text()
+)
+
+
+def conforms(events: list[dict[str, Any]]) -> None:
+    """Every event matches the documented protocol."""
+    import jsonschema
+
+    for event in events:
+        jsonschema.validate(event, EVENT_SCHEMA)
+
+
+def configured(settings: Settings, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
+    update: dict[str, Any] = {
+        "database": settings.database.model_copy(update={"url": f"sqlite:///{tmp_path}/jobs.db"}),
+        "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
+        # Fast sampling, so that a 2 s fixture yields several analyses.
+        "streams": settings.streams.model_copy(
+            update={"clear_fps": 2.0, "suspicious_fps": 4.0, **sections.pop("streams", {})}
+        ),
+    }
+    for name, values in sections.items():
+        update[name] = getattr(settings, name).model_copy(update=values)
+    return settings.model_copy(update=update)
+
+
+def jpeg_frames(video: Path) -> list[tuple[float, bytes]]:
+    frames = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            buffer = io.BytesIO()
+            frame.to_image().save(buffer, format="JPEG", quality=90)
+            frames.append((float(frame.time or 0.0), buffer.getvalue()))
+    return frames
+
+
+def ws_url(client: Any, path: str = "/v1/streams") -> str:
+    return str(client.base_url).replace("http://", "ws://") + path
+
+
+def read_until(socket: Any, wanted: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + EVENT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        event = json.loads(socket.recv(timeout=EVENT_TIMEOUT_S))
+        events.append(event)
+        if event["type"] == wanted:
+            return events
+    raise AssertionError(f"no {wanted} event: {events}")
+
+
+@pytest.fixture
+def served_fixtures(fixtures: Path) -> Iterator[str]:
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(fixtures))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_websocket_stream_scores_people_and_reports_drops(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    frames = jpeg_frames(fixtures / "fake_dfdc_2s.mp4")
+    with live_server(configured(settings, tmp_path), analyzer) as client:
+        with connect(ws_url(client)) as socket:
+            started = json.loads(socket.recv(timeout=EVENT_TIMEOUT_S))
+            assert started["type"] == "started" and started["v"] == "1.0"
+            for time_s, image in frames:  # as fast as possible: most frames are not due
+                socket.send(struct.pack(">d", time_s) + image)
+            socket.send(struct.pack(">d", 0.5) + b"not an image at all")
+            socket.send("hello")
+            events = []
+            deadline = time.monotonic() + EVENT_TIMEOUT_S
+            while time.monotonic() < deadline and not (
+                sum(e["type"] == "scores" for e in events) >= 2
+                and sum(e["type"] == "error" for e in events) >= 1
+            ):
+                events.append(json.loads(socket.recv(timeout=EVENT_TIMEOUT_S)))
+            socket.send('{"type":"close"}')
+            events += read_until(socket, "ended")
+        stream_id = started["stream"]
+        assert client.get(f"/v1/streams/{stream_id}").status_code == 404  # gone once closed
+
+    conforms([started, *events])
+    scores = [e for e in events if e["type"] == "scores"]
+    assert scores and all(e["stream"] == stream_id for e in events)
+    people = [p for e in scores for p in e["people"]]
+    assert people and all(0 <= p["probability"] <= 1 for p in people)
+    assert {p["state"] for p in people} <= {"clear", "suspicious", "alert"}
+    assert all(set(p["branches"]) == {"face"} for p in people)
+    # A DFDC fake: its person is not left CLEAR.
+    assert any(p["state"] != "clear" for p in people)
+    last = events[-1]
+    assert last["type"] == "ended" and last["frames_received"] == len(frames) + 1
+    # The sampler kept a few frames; none waited without bound.
+    assert 2 <= last["frames_analysed"] < len(frames)
+    assert {"frames_dropped", "events_dropped"} <= set(last)
+    errors = [e for e in events if e["type"] == "error"]
+    assert {e["code"] for e in errors} >= {"invalid_parameters"}
+
+
+def test_a_server_side_reader_plays_a_file_and_alerts(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, served_fixtures: str
+) -> None:
+    allowed = configured(settings, tmp_path, webhooks={"allow_private": True})
+    with live_server(allowed, analyzer) as client:
+        created = client.post("/v1/streams", json={"url": f"{served_fixtures}/fake_dfdc_2s.mp4"})
+        assert created.status_code == 201, created.text
+        stream_id = created.json()["id"]
+        assert created.headers["location"] == f"/v1/streams/{stream_id}"
+        with connect(ws_url(client, f"/v1/streams/{stream_id}/events")) as watcher:
+            events = read_until(watcher, "ended")
+        assert [s["id"] for s in client.get("/v1/streams").json()] == []
+    conforms(events)
+    states = [e["state"] for e in events if e["type"] == "state"]
+    assert "alert" in states or "suspicious" in states
+    assert events[-1]["reason"] == "source ended" and events[-1]["frames_analysed"] >= 2
+
+
+def test_private_and_odd_sources_are_refused(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path
+) -> None:
+    with live_server(configured(settings, tmp_path), analyzer) as client:
+        private = client.post("/v1/streams", json={"url": "rtsp://127.0.0.1:8554/cam"})
+        assert private.status_code == 422 and "non-public" in private.json()["error"]["message"]
+        local = client.post("/v1/streams", json={"url": "file:///etc/passwd"})
+        assert local.status_code == 422
+
+
+def test_streams_beyond_the_cap_and_without_a_key_are_refused(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path
+) -> None:
+    capped = configured(settings, tmp_path, streams={"max_concurrent": 1}, auth={"required": True})
+    store = JobStore(capped.database.url)
+    _, key = create_key(store, "cam", frozenset(Scope), 1000)
+    store.close()
+    with live_server(capped, analyzer) as client:
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as refused:
+            with connect(ws_url(client)) as socket:
+                socket.recv(timeout=10)
+        assert refused.value.rcvd is not None and refused.value.rcvd.code == 1008
+        with connect(ws_url(client) + f"?api_key={key}") as first:
+            assert json.loads(first.recv(timeout=EVENT_TIMEOUT_S))["type"] == "started"
+            with pytest.raises(websockets.exceptions.ConnectionClosedError) as full:
+                with connect(ws_url(client), additional_headers={"X-API-Key": key}) as second:
+                    second.recv(timeout=10)
+            assert full.value.rcvd is not None and full.value.rcvd.code == 1013
+
+
+def test_alerts_and_states_go_to_redis_pub_sub(
+    settings: Settings,
+    analyzer: Analyzer,
+    tmp_path: Path,
+    served_fixtures: str,
+    redis_namespace: str,
+) -> None:
+    import redis
+
+    from deepfake_stream.streams.broadcast import channel_for
+
+    published = configured(
+        settings,
+        tmp_path,
+        streams={"redis_url": "redis://127.0.0.1:6379/0"},
+        queue={"namespace": redis_namespace},
+        webhooks={"allow_private": True},
+    )
+    subscriber = redis.Redis.from_url("redis://127.0.0.1:6379/0").pubsub()
+    subscriber.psubscribe(channel_for(redis_namespace, "*"))
+    with live_server(published, analyzer) as client:
+        created = client.post("/v1/streams", json={"url": f"{served_fixtures}/fake_dfdc_2s.mp4"})
+        stream_id = created.json()["id"]
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while time.monotonic() < deadline and not any(e["type"] == "ended" for e in received):
+            message = subscriber.get_message(timeout=1.0)
+            if message is not None and message["type"] == "pmessage":
+                assert message["channel"].decode() == channel_for(redis_namespace, stream_id)
+                received.append(json.loads(message["data"]))
+    subscriber.close()
+    conforms(received)
+    types = [e["type"] for e in received]
+    assert types[0] == "started" and types[-1] == "ended" and "state" in types
+    assert "scores" not in types  # pub/sub carries what matters, not every score
+
+
+def test_frames_that_are_not_images_are_refused(fixtures: Path) -> None:
+    from deepfake_stream.api.routes.streams import decode_frame
+    from deepfake_stream.config import LimitSettings
+    from deepfake_stream.errors import CorruptMediaError, UnsupportedMediaTypeError
+
+    limits = LimitSettings()
+    picture = decode_frame((fixtures / "photo.png").read_bytes(), limits)
+    assert picture.size == Image.open(fixtures / "photo.png").size
+    with pytest.raises(UnsupportedMediaTypeError):
+        decode_frame((fixtures / "tiny.webm").read_bytes(), limits)
+    with pytest.raises(CorruptMediaError):
+        decode_frame((fixtures / "corrupt.jpg").read_bytes(), limits)
