@@ -106,3 +106,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         503: "The model is not loaded yet, or too many requests are waiting.",
     }.items()
 }
+
+
+# For routes about one job or stream: it may not exist (or belong to another key).
+NOT_FOUND_RESPONSES: dict[int | str, dict[str, object]] = {
+    **ERROR_RESPONSES,
+    404: {"model": ErrorBody, "description": "No such job or stream (or not this key's)."},
+}

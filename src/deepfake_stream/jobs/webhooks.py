@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tenacity import (
     RetryCallState,
@@ -72,7 +73,11 @@ def check_public_url(
     """Refuse URLs that are not http(s), or whose host resolves to a private, loopback,
     link-local or otherwise non-public address (SSRF), unless allow_private. `field` names the
     URL in the error."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError as exc:
+        raise InvalidParametersError(f"{field} is not a valid URL: {exc}") from exc
     if parts.scheme not in schemes or not parts.hostname:
         raise InvalidParametersError(
             f"{field} must be an absolute URL: {', '.join(s + '://' for s in schemes)}"
@@ -244,7 +249,7 @@ class WebhookSender:
                 raise DeliveryError(error)
         finally:
             WEBHOOK_ATTEMPTS.labels("succeeded" if error is None else "failed").inc()
-            self.store.record_attempt(
+            self._record(
                 DeliveryRow(
                     job_id=job_id,
                     message_id=message_id,
@@ -257,3 +262,9 @@ class WebhookSender:
                     attempted_at=utcnow(),
                 )
             )
+
+    def _record(self, attempt: DeliveryRow) -> None:
+        try:
+            self.store.record_attempt(attempt)
+        except IntegrityError as exc:  # the job was deleted meanwhile: nothing left to tell
+            raise PermanentDeliveryError("the job was deleted") from exc

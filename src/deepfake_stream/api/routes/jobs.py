@@ -18,7 +18,7 @@ from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus, JobStore, new_job_i
 from ...jobs.views import JobPage, JobView, job_view
 from ...jobs.webhooks import check_public_url
 from ..deps import JobsReader, JobsWriter, StateDep
-from ..errors import ERROR_RESPONSES
+from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
 from ..upload import SavedUpload, multipart_body, save_upload
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,7 @@ UPLOAD_OR_URL_BODY = multipart_body(
     json_schema=UrlJob.model_json_schema(),
 )
 
-JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    404: ERROR_RESPONSES[400] | {"description": "No such job (or not this key's)."},
-}
+JOB_RESPONSES = NOT_FOUND_RESPONSES
 
 
 def _options_from_form(fields: dict[str, str]) -> JobOptions:

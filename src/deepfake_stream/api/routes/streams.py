@@ -8,7 +8,7 @@ import io
 import logging
 import struct
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import numpy as np
@@ -28,8 +28,11 @@ from ...jobs.webhooks import check_public_url
 from ...media import ImagePicture, MediaKind, sniff
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
-from ..errors import ERROR_RESPONSES
+from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
 from ..state import ServiceState
+
+if TYPE_CHECKING:
+    from ...streams.registry import RunningStream
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,17 @@ StreamsWriter = Annotated[Caller, Depends(caller_with(Scope.JOBS_WRITE))]
 
 
 class ReaderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = Field(description="rtsp://, rtmp://, http(s):// (HLS .m3u8 or a video file)")
+    # Python's regex engine, as the OpenAPI document's readers (and Schemathesis) use it.
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
+    url: str = Field(
+        description="rtsp://, rtmp://, http(s):// (HLS .m3u8 or a video file)",
+        # A host name or IPv4 address (name an IPv6 source), in ASCII classes: regex engines
+        # disagree on what \s covers.
+        pattern=r"^(rtsps?|rtmps?|https?)://[A-Za-z0-9.-]+"
+        r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+        r"([/?#][!-~]*)?$",
+        max_length=2048,
+    )
     callback_url: HttpUrl | None = Field(
         default=None, description="Alerts are POSTed here, signed (Standard Webhooks)."
     )
@@ -90,7 +102,10 @@ def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
 
 
 def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
-    running = state.ready_streams().get(stream_id, key)
+    return _view_of(state.ready_streams().get(stream_id, key))
+
+
+def _view_of(running: RunningStream) -> StreamView:
     session = running.session
     counters = session.counters
     return StreamView(
@@ -119,7 +134,7 @@ async def start_reader(state: StateDep, caller: StreamsWriter, body: ReaderReque
     running = state.ready_streams().start_reader(
         body.url, caller.key_id, str(body.callback_url) if body.callback_url else None
     )
-    view = _view(state, running.session.stream_id, caller.key_id)
+    view = _view_of(running)  # (a source that fails at once may already have ended)
     return JSONResponse(
         view.model_dump(), status_code=201, headers={"Location": f"/v1/streams/{view.id}"}
     )
@@ -127,18 +142,15 @@ async def start_reader(state: StateDep, caller: StreamsWriter, body: ReaderReque
 
 @router.get("", response_model=list[StreamView], responses=ERROR_RESPONSES)
 def list_streams(state: StateDep, caller: StreamsReader) -> list[StreamView]:
-    return [
-        _view(state, running.session.stream_id, caller.key_id)
-        for running in state.ready_streams().list(caller.key_id)
-    ]
+    return [_view_of(running) for running in state.ready_streams().list(caller.key_id)]
 
 
-@router.get("/{stream_id}", response_model=StreamView, responses=ERROR_RESPONSES)
+@router.get("/{stream_id}", response_model=StreamView, responses=NOT_FOUND_RESPONSES)
 def get_stream(state: StateDep, caller: StreamsReader, stream_id: str) -> StreamView:
     return _view(state, stream_id, caller.key_id)
 
 
-@router.delete("/{stream_id}", status_code=204, responses=ERROR_RESPONSES)
+@router.delete("/{stream_id}", status_code=204, responses=NOT_FOUND_RESPONSES)
 def stop_stream(state: StateDep, caller: StreamsWriter, stream_id: str) -> None:
     registry = state.ready_streams()
     registry.get(stream_id, caller.key_id)
