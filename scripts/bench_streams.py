@@ -97,10 +97,12 @@ def splice(settings: Settings) -> None:
             analysed = [e for _, e in events if e["type"] == "scores"]
             states = [(at, e) for at, e in events if e["type"] == "state"]
             alerts = [e for _, e in events if e["type"] == "alert"]
-            print(
-                f"{name}: {len(analysed)} frames analysed at",
-                [round(e["time_s"], 1) for e in analysed],
-            )
+            print(f"{name}: {len(analysed)} frames analysed (time: person probability/state)")
+            for e in analysed:
+                people = ", ".join(
+                    f"{p['track_id']} {p['probability']:.2f}/{p['state']}" for p in e["people"]
+                )
+                print(f"  {e['time_s']:5.1f} s: {people or 'no face'}")
             for at, e in states:
                 print(
                     f"  {e['time_s']:6.2f} s stream (+{at - e['time_s']:.2f} s wall): person "

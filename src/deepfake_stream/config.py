@@ -253,6 +253,8 @@ class StreamSettings(_Section):
     alert_at: float = Field(default=0.7, ge=0.0, le=1.0)
     alert_release_below: float = Field(default=0.55, ge=0.0, le=1.0)
     window_samples: int = Field(default=2, ge=1, le=60)
+    # A person not seen for this long (stream time) has left: their state ends (CLEAR, "lost").
+    lost_after_s: float = Field(default=3.0, gt=0.0)
     # Alerts: threshold on the windowed score, a rise within spike_within_s, a score held for
     # sustained_s; each rule fires at most once per cooldown_s for a person.
     alert_threshold: float = Field(default=0.7, ge=0.0, le=1.0)

@@ -246,6 +246,7 @@ class StreamSession:
                         "previous": change.previous.value,
                         "state": change.state.value,
                         "score": change.score,
+                        "reason": "score",
                     }
                 )
             for alert in alerts:
@@ -259,6 +260,7 @@ class StreamSession:
                         "message": alert.message,
                     }
                 )
+        self._forget_lost(time_s)
         with self._lock:  # a person turning SUSPICIOUS brings the next sample forward
             self._next_due = min(self._next_due, time_s + 1.0 / self.sampling_fps)
         self._emit(
@@ -269,6 +271,30 @@ class StreamSession:
                 "sampling_fps": self.sampling_fps,
             }
         )
+
+    def _forget_lost(self, time_s: float) -> None:
+        """People unseen for lost_after_s have left: their state ends, and with it any alert
+        (and the fast sampling it asked for)."""
+        lost = [
+            m
+            for m in self._monitors.values()
+            if time_s - m.last_seen_s > self.settings.lost_after_s
+        ]
+        for monitor in lost:
+            with self._lock:
+                del self._monitors[monitor.track_id]
+            if monitor.state is not PersonState.CLEAR:
+                self._emit(
+                    {
+                        "type": "state",
+                        "time_s": time_s,
+                        "track_id": monitor.track_id,
+                        "previous": monitor.state.value,
+                        "state": PersonState.CLEAR.value,
+                        "score": round(monitor.score, 4),
+                        "reason": "lost",
+                    }
+                )
 
     def _emit(self, event: Event) -> None:
         self._last_event = time.monotonic()

@@ -69,6 +69,7 @@ class PersonMonitor:
         self.states = states
         self.alerts = alerts
         self.state = PersonState.CLEAR
+        self.last_seen_s = float("-inf")
         self._window: deque[float] = deque(maxlen=states.window_samples)
         self._recent: deque[tuple[float, float]] = deque()  # (time, score) within spike reach
         self._above_since: float | None = None
@@ -79,6 +80,7 @@ class PersonMonitor:
         return sum(self._window) / len(self._window) if self._window else 0.0
 
     def observe(self, time_s: float, score: float) -> tuple[StateChange | None, list[Alert]]:
+        self.last_seen_s = time_s
         self._window.append(score)
         windowed = self.score
         change = self._move(time_s, windowed, score)
