@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..config import Settings
+from ..web import STATIC_DIR
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
-from .routes import analyze, health, jobs, metrics, model, streams
+from .routes import analyze, health, jobs, metrics, model, playground, streams
 from .state import ServiceState
 
 if TYPE_CHECKING:  # PyTorch loads only where the model does: not in the job API front
@@ -60,5 +62,7 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(metrics.router)
     app.include_router(streams.router)
+    app.include_router(playground.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContextMiddleware)
     return app
