@@ -228,3 +228,55 @@ def test_frames_that_are_not_images_are_refused(fixtures: Path) -> None:
         decode_frame((fixtures / "tiny.webm").read_bytes(), limits)
     with pytest.raises(CorruptMediaError):
         decode_frame((fixtures / "corrupt.jpg").read_bytes(), limits)
+
+
+def test_an_hls_source_is_read_and_alerts_reach_the_signed_webhook(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    """An HLS playlist made here from the fake fixture, served over HTTP; the stream's alerts
+    are POSTed, signed, to its callback."""
+    from deepfake_stream.jobs.webhooks import SECRET_NAME, verify
+    from support.receiver import ReceiverServer
+
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    with (
+        av.open(str(fixtures / "fake_dfdc_2s.mp4")) as source,
+        av.open(
+            str(hls / "live.m3u8"), mode="w", format="hls", options={"hls_time": "1"}
+        ) as target,
+    ):
+        incoming = source.streams.video[0]
+        outgoing = target.add_stream_from_template(incoming)
+        for packet in source.demux(incoming):
+            if packet.dts is None:
+                continue
+            packet.stream = outgoing
+            target.mux(packet)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(hls))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = ReceiverServer()
+    allowed = configured(settings, tmp_path, webhooks={"allow_private": True})
+    try:
+        with live_server(allowed, analyzer) as client:
+            url = f"http://127.0.0.1:{server.server_address[1]}/live.m3u8"
+            created = client.post(
+                "/v1/streams", json={"url": url, "callback_url": receiver.receiver.url}
+            )
+            assert created.status_code == 201, created.text
+            with connect(ws_url(client, f"/v1/streams/{created.json()['id']}/events")) as watcher:
+                events = read_until(watcher, "ended")
+            conforms(events)
+            assert events[-1]["frames_analysed"] >= 2
+            alerts = [e for e in events if e["type"] == "alert"]
+            assert alerts, events  # the DFDC fake raises one
+            assert receiver.receiver.arrived.wait(30)
+            secret = JobStore(allowed.database.url).secret(SECRET_NAME, str)
+        delivery = receiver.receiver.deliveries[0]
+        payload = verify(secret, delivery.body, delivery.headers)
+        assert payload["type"] == "alert" and payload["stream"] == created.json()["id"]
+    finally:
+        receiver.close()
+        server.shutdown()
+        server.server_close()
