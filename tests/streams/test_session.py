@@ -1,0 +1,52 @@
+"""A stream session with the real model: frames faster than the analysis are dropped and
+counted, a slow reader loses the oldest scores first, and nothing grows without bound."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from deepfake_stream.config import Settings
+from deepfake_stream.media import ImagePicture
+from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.streams.session import Counters, EventBuffer, StreamSession
+
+
+def test_frames_offered_faster_than_the_analysis_are_dropped_and_counted(
+    settings: Settings, analyzer: Analyzer, fixtures: Path
+) -> None:
+    rgb = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB"))
+    fast = settings.streams.model_copy(update={"clear_fps": 30.0, "suspicious_fps": 30.0})
+    session = StreamSession("s1", analyzer, fast, "test")
+    offered = 300
+    for index in range(offered):  # 10 s of 30 fps frames, offered in a burst
+        session.offer(index / 30, lambda: ImagePicture(rgb))
+    time.sleep(1.0)
+    session.close("done")
+    events = []
+    while (event := session.events.get(timeout=1)) is not None:
+        events.append(event)
+    last = events[-1]
+    assert last["type"] == "ended" and last["frames_received"] == offered
+    # One analysis in flight, one frame waiting: the burst was dropped, not queued (a few
+    # frames fall between samples by rounding and are neither).
+    assert last["frames_analysed"] + last["frames_dropped"] <= offered
+    assert last["frames_dropped"] > offered * 0.9
+    assert 1 <= last["frames_analysed"] < 10
+
+
+def test_a_full_buffer_drops_scores_before_alerts() -> None:
+    counters = Counters()
+    buffer = EventBuffer(3, counters)
+    buffer.put({"type": "alert", "n": 0})
+    for n in range(1, 6):
+        buffer.put({"type": "scores", "n": n})
+    kept = [buffer.get(timeout=0) for _ in range(3)]
+    assert [e["type"] for e in kept if e] == ["alert", "scores", "scores"]
+    assert [e["n"] for e in kept if e] == [0, 4, 5]  # the newest scores survive
+    assert counters.events_dropped == 3
+    buffer.close()
+    assert buffer.get(timeout=0) is None
