@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -44,6 +44,14 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhooks by final outcome (delivered, or failed after every attempt).",
     ["outcome"],
 )
+
+STREAMS_ACTIVE = Gauge("dfs_streams_active", "Live streams running in this process.")
+STREAM_FRAMES = Counter(
+    "dfs_stream_frames_total",
+    "Live stream frames, by outcome (analysed, or dropped for a newer one).",
+    ["outcome"],
+)
+STREAM_ALERTS = Counter("dfs_stream_alerts_total", "Live stream alerts, by rule.", ["rule"])
 
 
 def observe_analysis(result: AnalysisResult) -> None:

@@ -112,6 +112,9 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
             events += read_until(socket, "ended")
         stream_id = started["stream"]
         assert client.get(f"/v1/streams/{stream_id}").status_code == 404  # gone once closed
+        metrics = client.get("/metrics").text
+        assert "dfs_streams_active 0.0" in metrics
+        assert 'dfs_stream_frames_total{outcome="analysed"}' in metrics
 
     conforms([started, *events])
     scores = [e for e in events if e["type"] == "scores"]

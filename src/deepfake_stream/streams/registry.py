@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..errors import NotFoundError, TooManyStreamsError
+from ..metrics import STREAMS_ACTIVE
 from ..pipeline import Analyzer
 from .broadcast import Broadcaster
 from .ingest import StreamReader
@@ -53,6 +54,7 @@ class StreamRegistry:
             )
             running = RunningStream(session, api_key_id, callback_url)
             self._streams[stream_id] = running
+            STREAMS_ACTIVE.inc()
         log.info("stream %s started (%s)", stream_id, source)
         return running
 
@@ -92,6 +94,7 @@ class StreamRegistry:
             running = self._streams.pop(stream_id, None)
         if running is None:
             return
+        STREAMS_ACTIVE.dec()
         if running.reader is not None:
             running.reader.stop()
         running.session.close(reason)

@@ -21,6 +21,7 @@ from typing import Any
 from ..config import StreamSettings
 from ..detection.faces import Tracker
 from ..media import Picture
+from ..metrics import STREAM_ALERTS, STREAM_FRAMES
 from ..pipeline import Analyzer
 from .state import AlertOptions, PersonMonitor, PersonState, StateOptions
 
@@ -159,6 +160,7 @@ class StreamSession:
                 return False
             if self._slot is not None:
                 self.counters.frames_dropped += 1  # the waiting frame is stale now
+                STREAM_FRAMES.labels("dropped").inc()
             self._slot = (time_s, picture)
             self._next_due = time_s + 1.0 / self.sampling_fps
             self._wake.notify()
@@ -219,6 +221,7 @@ class StreamSession:
             return
         with self._lock:
             self.counters.frames_analysed += 1
+        STREAM_FRAMES.labels("analysed").inc()
         people = []
         for face in faces:
             monitor = self._monitors.get(face.track_id)
@@ -250,6 +253,7 @@ class StreamSession:
                     }
                 )
             for alert in alerts:
+                STREAM_ALERTS.labels(alert.rule.value).inc()
                 self._emit(
                     {
                         "type": "alert",
