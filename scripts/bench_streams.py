@@ -207,8 +207,9 @@ def memory(settings: Settings, minutes: int) -> None:
         events = play(analyzer, settings, source)
         done.set()
     analysed = sum(e["type"] == "scores" for _, e in events)
+    streamed_min = max(e.get("time_s", 0.0) for _, e in events) / 60  # the loop rounds up
     print(
-        f"{minutes} min stream, {analysed} frames analysed; RSS by minute:",
+        f"{streamed_min:.1f} min stream, {analysed} frames analysed; RSS by minute:",
         [round(mb) for _, mb in samples],
     )
     analyzer.close()
