@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve analyze test lint bench clean
+.PHONY: serve analyze test lint browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-test: lint  ## lint, type-check and run the whole test suite
+# The browser tests drive Debian's Chromium (Playwright never downloads one). Installed here
+# when missing and apt-get can run as root; elsewhere those tests skip and say why.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: lint browser  ## lint, type-check and run the whole test suite
 	$(BIN)/pytest
 
 bench: $(STAMP)  ## time every stage on ../shared/media
