@@ -16,6 +16,7 @@ from deepfake_stream.config import Settings
 from deepfake_stream.jobs.store import JobStore
 from deepfake_stream.pipeline import Analyzer
 from support.live import live_server
+from support.settings import isolated
 
 SCHEMATHESIS = Path(sys.executable).parent / "st"
 TESTS = Path(__file__).resolve().parents[1]
@@ -27,16 +28,12 @@ TIMEOUT_S = 900
 def test_api_conforms_to_its_openapi_document(
     settings: Settings, analyzer: Analyzer, tmp_path: Path
 ) -> None:
-    secured = settings.model_copy(
-        update={
-            "database": settings.database.model_copy(
-                update={"url": f"sqlite:///{tmp_path}/jobs.db"}
-            ),
-            "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-            "auth": settings.auth.model_copy(update={"required": True}),
-            # Any syntactically valid callback URL is accepted here; the SSRF guard has tests.
-            "webhooks": settings.webhooks.model_copy(update={"allow_private": True}),
-        }
+    secured = isolated(
+        settings,
+        tmp_path,
+        auth={"required": True},
+        # Any syntactically valid callback URL is accepted here; the SSRF guard has tests.
+        webhooks={"allow_private": True},
     )
     store = JobStore(secured.database.url)
     _, key = create_key(store, "contract", frozenset(Scope), rate_per_minute=1_000_000)

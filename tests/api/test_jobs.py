@@ -18,18 +18,12 @@ from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from support.live import live_server
 from support.receiver import ReceiverServer
+from support.settings import isolated
 
 JOB_TIMEOUT_S = 120.0
 
 
-def configured(settings: Settings, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
-    update: dict[str, Any] = {
-        "database": settings.database.model_copy(update={"url": f"sqlite:///{tmp_path}/jobs.db"}),
-        "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-    }
-    for name, values in sections.items():
-        update[name] = getattr(settings, name).model_copy(update=values)
-    return settings.model_copy(update=update)
+configured = isolated
 
 
 @pytest.fixture

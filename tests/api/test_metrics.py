@@ -9,6 +9,7 @@ from pathlib import Path
 from deepfake_stream.config import Settings
 from deepfake_stream.pipeline import Analyzer
 from support.live import live_server
+from support.settings import isolated
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -28,14 +29,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 def test_metrics_count_requests_stages_verdicts_and_jobs(
     settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "database": settings.database.model_copy(
-                update={"url": f"sqlite:///{tmp_path}/jobs.db"}
-            ),
-            "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-        }
-    )
+    configured = isolated(settings, tmp_path)
     with live_server(configured, analyzer) as client:
         before = client.get("/metrics").text
         verdicts_before = sum(
@@ -78,14 +72,7 @@ def test_metrics_count_requests_stages_verdicts_and_jobs(
 def test_request_ids_are_echoed_or_made(
     settings: Settings, analyzer: Analyzer, tmp_path: Path
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "database": settings.database.model_copy(
-                update={"url": f"sqlite:///{tmp_path}/jobs.db"}
-            ),
-            "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-        }
-    )
+    configured = isolated(settings, tmp_path)
     with live_server(configured, analyzer) as client:
         given = client.get("/healthz", headers={"X-Request-ID": "trace-123"})
         assert given.headers["x-request-id"] == "trace-123"

@@ -25,6 +25,7 @@ from deepfake_stream.config import Settings
 from deepfake_stream.jobs.store import JobStore
 from deepfake_stream.pipeline import Analyzer
 from support.live import live_server
+from support.settings import isolated
 
 EVENT_TIMEOUT_S = 60.0
 EVENT_SCHEMA = json.loads(
@@ -41,17 +42,9 @@ def conforms(events: list[dict[str, Any]]) -> None:
 
 
 def configured(settings: Settings, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
-    update: dict[str, Any] = {
-        "database": settings.database.model_copy(update={"url": f"sqlite:///{tmp_path}/jobs.db"}),
-        "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-        # Fast sampling, so that a 2 s fixture yields several analyses.
-        "streams": settings.streams.model_copy(
-            update={"clear_fps": 2.0, "suspicious_fps": 4.0, **sections.pop("streams", {})}
-        ),
-    }
-    for name, values in sections.items():
-        update[name] = getattr(settings, name).model_copy(update=values)
-    return settings.model_copy(update=update)
+    # Fast sampling, so that a 2 s fixture yields several analyses.
+    streams = {"clear_fps": 2.0, "suspicious_fps": 4.0, **sections.pop("streams", {})}
+    return isolated(settings, tmp_path, streams=streams, **sections)
 
 
 def jpeg_frames(video: Path) -> list[tuple[float, bytes]]:

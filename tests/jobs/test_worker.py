@@ -23,6 +23,7 @@ from deepfake_stream.jobs.webhooks import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from support.receiver import ReceiverServer
+from support.settings import isolated
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"  # as in conftest.py
@@ -31,17 +32,11 @@ JOB_TIMEOUT_S = 120.0
 
 
 def job_settings(settings: Settings, tmp_path: Path, **queue: object) -> Settings:
-    return settings.model_copy(
-        update={
-            "database": settings.database.model_copy(
-                update={"url": f"sqlite:///{tmp_path}/jobs.db"}
-            ),
-            "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-            "queue": settings.queue.model_copy(update=queue),
-            "webhooks": settings.webhooks.model_copy(
-                update={"allow_private": True, "initial_backoff_s": 0.1, "max_backoff_s": 0.5}
-            ),
-        }
+    return isolated(
+        settings,
+        tmp_path,
+        queue=queue,
+        webhooks={"allow_private": True, "initial_backoff_s": 0.1, "max_backoff_s": 0.5},
     )
 
 

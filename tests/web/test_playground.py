@@ -13,6 +13,7 @@ import pytest
 from deepfake_stream.config import Settings
 from deepfake_stream.pipeline import Analyzer
 from support.live import live_server
+from support.settings import isolated
 
 # Debian's Chromium (apt-get install chromium); GitHub's runners have Google Chrome.
 CHROMIUM = next(
@@ -28,17 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def base_url(settings: Settings, analyzer: Analyzer, tmp_path: Path) -> Iterator[str]:
-    configured = settings.model_copy(
-        update={
-            "database": settings.database.model_copy(
-                update={"url": f"sqlite:///{tmp_path}/jobs.db"}
-            ),
-            "storage": settings.storage.model_copy(update={"media_dir": tmp_path / "media"}),
-            "streams": settings.streams.model_copy(
-                update={"clear_fps": 2.0, "suspicious_fps": 4.0}
-            ),
-        }
-    )
+    configured = isolated(settings, tmp_path, streams={"clear_fps": 2.0, "suspicious_fps": 4.0})
     with live_server(configured, analyzer) as client:
         yield str(client.base_url)
 
