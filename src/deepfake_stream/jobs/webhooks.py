@@ -12,6 +12,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -47,6 +48,10 @@ ALLOWED_SCHEMES = ("http", "https")
 
 class DeliveryError(Exception):
     """An attempt failed in a way worth retrying (no answer, 5xx, 429...)."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class PermanentDeliveryError(Exception):
@@ -117,6 +122,68 @@ def verify(secret: str, body: bytes | str, headers: dict[str, str]) -> dict[str,
     return payload
 
 
+def webhook_client(settings: WebhookSettings) -> httpx.Client:
+    return httpx.Client(
+        timeout=settings.timeout_s,
+        follow_redirects=False,  # a redirect could lead to a private address
+        headers={"user-agent": USER_AGENT},
+    )
+
+
+def post_signed(
+    client: httpx.Client, secret: str, url: str, message_id: str, body: str, allow_private: bool
+) -> int:
+    """One signed delivery attempt, counted in the metrics: the receiver's status code, or
+    DeliveryError (worth retrying) or PermanentDeliveryError."""
+    succeeded = False
+    try:
+        try:
+            check_public_url(url, allow_private)  # DNS may have changed since it was accepted
+        except InvalidParametersError as exc:
+            raise PermanentDeliveryError(exc.message) from exc
+        headers = sign(secret, message_id, datetime.now(UTC), body)
+        headers["content-type"] = "application/json"
+        try:
+            response = client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise DeliveryError(
+                f"HTTP {response.status_code}: {response.text[:MAX_ERROR_CHARS]}",
+                response.status_code,
+            )
+        succeeded = True
+        return response.status_code
+    finally:
+        WEBHOOK_ATTEMPTS.labels("succeeded" if succeeded else "failed").inc()
+
+
+def retrying(
+    settings: WebhookSettings,
+    attempts: int,
+    closing: threading.Event,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+) -> Retrying:
+    """Exponential backoff with jitter between attempts that raised DeliveryError; the waits
+    end early, and no attempt follows, once `closing` is set."""
+
+    def sleep(seconds: float) -> None:
+        closing.wait(seconds)
+
+    return Retrying(
+        stop=stop_after_attempt(max(1, attempts)) | stop_when_event_set(closing),
+        sleep=sleep,
+        wait=wait_exponential_jitter(
+            multiplier=settings.initial_backoff_s,
+            max=settings.max_backoff_s,
+            jitter=settings.initial_backoff_s,
+        ),
+        retry=retry_if_exception_type(DeliveryError),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
 def payload_for(job: JobRow) -> str:
     return json.dumps(
         {
@@ -151,11 +218,7 @@ class WebhookSender:
         )
         self._closing = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dfs-webhook")
-        self._client = httpx.Client(
-            timeout=settings.timeout_s,
-            follow_redirects=False,  # a redirect could lead to a private address
-            headers={"user-agent": USER_AGENT},
-        )
+        self._client = webhook_client(settings)
 
     def submit(self, job_id: str) -> None:
         self._pool.submit(self._deliver_logged, job_id)
@@ -166,9 +229,6 @@ class WebhookSender:
         self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
-
-    def _backoff(self, seconds: float) -> None:
-        self._closing.wait(seconds)  # ends early when the process stops
 
     def _deliver_logged(self, job_id: str) -> None:
         try:
@@ -192,22 +252,15 @@ class WebhookSender:
                 job_id, self.worker_id, self.lease_s + self.settings.max_backoff_s
             )
 
-        retrying = Retrying(
-            stop=stop_after_attempt(max(1, self.settings.max_attempts - done_before))
-            | stop_when_event_set(self._closing),
-            sleep=self._backoff,
-            wait=wait_exponential_jitter(
-                multiplier=self.settings.initial_backoff_s,
-                max=self.settings.max_backoff_s,
-                jitter=self.settings.initial_backoff_s,
-            ),
-            retry=retry_if_exception_type(DeliveryError),
+        attempts = retrying(
+            self.settings,
+            self.settings.max_attempts - done_before,
+            self._closing,
             before_sleep=keep_lease,
-            reraise=True,
         )
         state = WebhookState.FAILED
         try:
-            for attempt in retrying:
+            for attempt in attempts:
                 with attempt:
                     self._attempt(
                         job_id,
@@ -231,24 +284,13 @@ class WebhookSender:
         status: int | None = None
         error: str | None = None
         try:
-            try:
-                check_public_url(url, self.settings.allow_private)  # DNS may have changed
-            except InvalidParametersError as exc:
-                error = exc.message
-                raise PermanentDeliveryError(exc.message) from exc
-            headers = sign(self.secret, message_id, datetime.now(UTC), body)
-            headers["content-type"] = "application/json"
-            try:
-                response = self._client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                raise DeliveryError(error) from exc
-            status = response.status_code
-            if not response.is_success:
-                error = f"HTTP {status}: {response.text[:MAX_ERROR_CHARS]}"
-                raise DeliveryError(error)
+            status = post_signed(
+                self._client, self.secret, url, message_id, body, self.settings.allow_private
+            )
+        except (DeliveryError, PermanentDeliveryError) as exc:
+            status, error = getattr(exc, "status_code", None), str(exc)
+            raise
         finally:
-            WEBHOOK_ATTEMPTS.labels("succeeded" if error is None else "failed").inc()
             self._record(
                 DeliveryRow(
                     job_id=job_id,

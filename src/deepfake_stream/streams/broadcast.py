@@ -9,14 +9,15 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-
-import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from ..config import WebhookSettings
-from ..jobs.webhooks import USER_AGENT, check_public_url, sign
-from ..metrics import WEBHOOK_ATTEMPTS
+from ..jobs.webhooks import (
+    DeliveryError,
+    PermanentDeliveryError,
+    post_signed,
+    retrying,
+    webhook_client,
+)
 from .session import Event, EventBuffer
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,6 @@ CHANNEL_PREFIX = "streams"
 
 def channel_for(namespace: str, stream_id: str) -> str:
     return f"{namespace}:{CHANNEL_PREFIX}:{stream_id}"
-
-
-class _Retry(Exception):
-    pass
 
 
 class Broadcaster:
@@ -53,9 +50,8 @@ class Broadcaster:
         self._webhooks = webhooks
         self._webhook_secret = webhook_secret
         self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dfs-stream-hook")
-        self._client = httpx.Client(
-            timeout=webhooks.timeout_s, follow_redirects=False, headers={"user-agent": USER_AGENT}
-        )
+        self._client = webhook_client(webhooks)
+        self._closing = threading.Event()
 
     def subscribe(self, stream_id: str, buffer: EventBuffer) -> None:
         with self._lock:
@@ -85,33 +81,23 @@ class Broadcaster:
     def _deliver(self, url: str, message_id: str, body: str) -> None:
         settings = self._webhooks
         try:
-            check_public_url(url, settings.allow_private)
-            for attempt in Retrying(
-                stop=stop_after_attempt(settings.max_attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=settings.initial_backoff_s,
-                    max=settings.max_backoff_s,
-                    jitter=settings.initial_backoff_s,
-                ),
-                retry=retry_if_exception_type(_Retry),
-                reraise=True,
-            ):
+            for attempt in retrying(settings, settings.max_attempts, self._closing):
                 with attempt:
-                    headers = sign(self._webhook_secret(), message_id, datetime.now(UTC), body)
-                    headers["content-type"] = "application/json"
-                    try:
-                        response = self._client.post(url, content=body, headers=headers)
-                    except httpx.HTTPError as exc:
-                        WEBHOOK_ATTEMPTS.labels("failed").inc()
-                        raise _Retry(str(exc)) from exc
-                    if not response.is_success:
-                        WEBHOOK_ATTEMPTS.labels("failed").inc()
-                        raise _Retry(f"HTTP {response.status_code}")
-                    WEBHOOK_ATTEMPTS.labels("succeeded").inc()
-        except Exception as exc:
+                    post_signed(
+                        self._client,
+                        self._webhook_secret(),
+                        url,
+                        message_id,
+                        body,
+                        settings.allow_private,
+                    )
+        except (DeliveryError, PermanentDeliveryError) as exc:
             log.warning("stream alert webhook to %s not delivered: %s", url, exc)
+        except Exception:  # a thread's error would vanish: log it
+            log.exception("stream alert webhook to %s failed", url)
 
     def close(self) -> None:
+        self._closing.set()  # deliveries waiting to retry give up
         self._senders.shutdown(wait=False, cancel_futures=True)
         self._client.close()
         if self._redis is not None:
