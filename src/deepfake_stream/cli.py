@@ -138,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a detector and write a weights release")
     train.add_argument("--config", "-c", type=Path, required=True, help="configs/train/*.yaml")
 
+    lofo = commands.add_parser(
+        "lofo", help="leave each training family out in turn: how training generalises"
+    )
+    lofo.add_argument("--config", "-c", type=Path, required=True, help="configs/train/*.yaml")
+    lofo.add_argument(
+        "--families", nargs="+", help="families to leave out (default: every fake family)"
+    )
+
     fuse = commands.add_parser(
         "fuse", help="fit the fusion of the branches' releases on validation data"
     )
@@ -156,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "lofo":
+            return _lofo(args)
         if args.command == "fuse":
             return _fuse(args)
         settings = load_settings(args.config)
@@ -449,6 +459,21 @@ def _train(args: argparse.Namespace) -> int:
 
     settings = load_train_settings(args.config)
     print(train(settings, command=f"deepfake-stream train --config {args.config}"))
+    return EXIT_OK
+
+
+def _lofo(args: argparse.Namespace) -> int:
+    from .training.lofo import format_table, leave_one_family_out
+    from .training.train import load_train_settings
+
+    settings = load_train_settings(args.config)
+    command = f"deepfake-stream lofo --config {args.config}"
+    try:
+        rows = leave_one_family_out(settings, args.families, command=command)
+    except ValueError as exc:
+        print(f"deepfake-stream: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(format_table(rows)))
     return EXIT_OK
 
 

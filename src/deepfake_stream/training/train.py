@@ -106,6 +106,9 @@ class TrainSettings(BaseModel):
     # Draw and render one epoch's samples once and train every epoch on them (CPU recipes).
     render_once: bool = False
     validation_per_family: int | None = Field(default=None, ge=1)  # cap per validation family
+    # A family of draw_shares kept out of training but scored on validation, so that its AUC
+    # says how the rest generalise to it (leave-one-family-out: training/lofo.py).
+    leave_out: str | None = None
     geometry_jitter: float = Field(default=0.05, ge=0.0, le=0.3)  # random zoom/shift, share of side
     crop_margin: float = -0.15  # the serving crop geometry these crops correspond to
     crop_offset_y: float = 0.10  # (measured: see weights/README.md)
@@ -141,13 +144,32 @@ class TrainSettings(BaseModel):
             )
         if any(share < 0 for share in self.draw_shares.values()):
             raise ValueError("draw_shares must not be negative")
-        if not self.draw_shares.get(REAL_FAMILY) or sum(self.draw_shares.values()) <= 0:
+        if self.leave_out is not None and (
+            self.leave_out == REAL_FAMILY or not self.draw_shares.get(self.leave_out)
+        ):
+            raise ValueError(
+                f"leave_out {self.leave_out!r} must be a fake family with a share in draw_shares"
+            )
+        fake_shares = [s for f, s in self.training_shares.items() if f != REAL_FAMILY]
+        if not self.draw_shares.get(REAL_FAMILY) or sum(fake_shares) <= 0:
             raise ValueError("draw_shares needs a share for real and at least one fake family")
         return self
 
     @property
+    def training_shares(self) -> dict[str, float]:
+        """The draw shares that training uses: draw_shares without the left-out family."""
+        return {f: s for f, s in self.draw_shares.items() if f != self.leave_out}
+
+    @property
     def synthetic_families(self) -> list[str]:
-        return [f for f, s in self.draw_shares.items() if f in SYNTHETIC_FAMILIES and s > 0]
+        """The synthesised families that training draws."""
+        return [f for f, s in self.training_shares.items() if f in SYNTHETIC_FAMILIES and s > 0]
+
+    @property
+    def validation_synthetic_families(self) -> list[str]:
+        """The synthesised families that validation scores: the trained ones and the left-out."""
+        left_out = [self.leave_out] if self.leave_out in SYNTHETIC_FAMILIES else []
+        return [*self.synthetic_families, *left_out]
 
 
 def load_train_settings(path: Path) -> TrainSettings:
@@ -254,7 +276,7 @@ def validation_samples(
 ) -> list[Sample]:
     """The validation set: every record, and each synthesised family made from its reals,
     at most validation_per_family of each family."""
-    samples = build_samples(records, settings.synthetic_families, landmarks)
+    samples = build_samples(records, settings.validation_synthetic_families, landmarks)
     return subsample_per_family(samples, settings.validation_per_family, settings.seed + 1)
 
 
@@ -400,7 +422,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     model = _initial_model(settings)
     size = model.preprocessing.input_size
     landmarks: Landmarks = {}
-    if settings.synthetic_families:
+    if settings.validation_synthetic_families:
         started = time.perf_counter()
         landmarks = crop_landmarks(
             [*train_records, *validation_records], size, settings.landmarks_cache
@@ -428,7 +450,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     )
     draws = settings.samples_per_epoch or len(train_records)
     sampler = WeightedRandomSampler(
-        sample_weights(train_samples, settings.draw_shares),
+        sample_weights(train_samples, settings.training_shares),
         num_samples=draws,
         generator=torch.Generator().manual_seed(settings.seed),
     )
@@ -540,13 +562,15 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
         )
         partial.replace(settings.checkpoint)
 
-    families = ", ".join(f"{f} {s:g}" for f, s in settings.draw_shares.items())
+    families = ", ".join(f"{f} {s:g}" for f, s in settings.training_shares.items())
     folders = ", ".join(f"{s.path.name} ({s.family})" for s in settings.data)
     training_data = (
         f"{folders}: {len(train_records)} training and {len(validation_records)} validation"
         f" crops, split by group (seed {settings.seed}), groups {settings.exclude_groups} left"
         f" out; draw shares by family: {families}."
     )
+    if settings.leave_out is not None:
+        training_data += f" Family {settings.leave_out} left out of training, validated on."
     if settings.init_weights is not None:
         training_data += f" Started from {settings.init_weights.name}."
     if settings.data_terms:
@@ -602,7 +626,7 @@ def _write_release(
             family: part.as_metrics()
             for family, part in family_reports(labels, probabilities, families).items()
         },
-        draw_shares=settings.draw_shares,
+        draw_shares=settings.training_shares,
     )
     manifest_path = settings.output / f"{settings.name}.json"
     manifest_path.write_text(manifest.model_dump_json(indent=2) + "\n")
