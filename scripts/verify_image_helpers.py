@@ -5,6 +5,7 @@
     podman-yaml RENDERED IMAGE REDIS   the rendered overlay as `podman play kube` takes it
     probes PLAYED                      startupProbe path, its budget (s), readinessProbe path
     same-config RENDERED MOUNTED       the mounted file is the ConfigMap's (exit 1 if not)
+    configmap RENDERED                 the ConfigMap's config.yaml
     context-probe                      Python source: what the container's process is allowed
 """
 
@@ -118,6 +119,16 @@ def probes(played: str) -> int:
     return 1
 
 
+def configmap(rendered: str) -> int:
+    import yaml
+
+    (config_map,) = [
+        doc for doc in yaml.safe_load_all(open(rendered)) if doc and doc["kind"] == "ConfigMap"
+    ]
+    sys.stdout.write(config_map["data"]["config.yaml"])
+    return 0
+
+
 def same_config(rendered: str, mounted: str) -> int:
     import yaml
 
@@ -153,6 +164,7 @@ def main(argv: list[str]) -> int:
         "podman-yaml": podman_yaml,
         "probes": probes,
         "same-config": same_config,
+        "configmap": configmap,
     }
     return commands[command](*args)
 
