@@ -109,7 +109,7 @@ base_image() {
         mmdebstrap --variant=minbase --quiet \
             --include=python3.11,python3.11-venv,python-is-python3,ca-certificates,libgomp1,passwd \
             bookworm "$WORK/base.tar" >&2
-        podman import "$WORK/base.tar" "$BOOTSTRAP_IMAGE" >/dev/null
+        podman import "$WORK/base.tar" "$BOOTSTRAP_IMAGE" >/dev/null 2>&1 || fail "podman import failed"
         rm -f "$WORK/base.tar"
     fi
     echo "$BOOTSTRAP_IMAGE"
