@@ -24,7 +24,7 @@ TORCH_INDEX_URL=${TORCH_INDEX_URL:-}  # empty: PyTorch's CPU index, else pip's l
 CA_BUNDLE=${CA_BUNDLE:-$(pip config get global.cert 2>/dev/null || echo /etc/ssl/certs/ca-certificates.crt)}
 FIXTURE=${FIXTURE:-tests/fixtures/fake_dfdc_2s.mp4}  # committed: parity inside vs outside
 CLIP=${CLIP:-$ROOT/../shared/media/video/fake/dfdc_abofeumbvv.mp4}  # 10 s 1080p, if present
-REPEAT=${REPEAT:-3}  # timed runs of CLIP inside and outside (medians compared)
+REPEAT=${REPEAT:-3}  # timed runs of CLIP inside and outside, interleaved (medians compared)
 WORK=${WORK:-${TMPDIR:-/tmp}/deepfake-stream-verify}  # scratch: base.tar, logs, rendered YAML
 GRACE_S=45  # terminationGracePeriodSeconds in k8s/base/deployment.yaml
 READY_WITHIN_S=180  # the startupProbe's budget: 36 x 5 s
@@ -57,6 +57,7 @@ export OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$WORK"
 CONTAINERS=()
 PODS=()
+OUTSIDE_PID=
 
 log() { printf '\n== %s\n' "$*" >&2; }
 figure() { printf 'FIGURE %s: %s\n' "$1" "$2" | tee -a "$WORK/figures.txt"; }
@@ -67,6 +68,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 cleanup() {
     local status=$?
+    if [[ -n ${OUTSIDE_PID:-} ]]; then kill "$OUTSIDE_PID" 2>/dev/null || true; fi
     if [[ -n ${KEEP:-} ]]; then exit "$status"; fi  # KEEP=1: leave containers and pods running
     for name in "${CONTAINERS[@]}"; do podman rm -f -t 0 "$name" >/dev/null 2>&1 || true; done
     if ((${#PODS[@]})); then kube_down; fi
@@ -170,7 +172,7 @@ image_figures() {
     size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
     figure "image size" "$((size / 1000000)) MB ($IMAGE)"
     torch=$(podman run --rm --entrypoint python "$IMAGE" -c \
-        'import torch; print(torch.__version__, "CUDA", torch.version.cuda)')
+        'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null)
     figure "torch in the image" "$torch"
     # What the CUDA libraries weigh when a CUDA wheel stands in for the CPU one.
     local cuda
@@ -220,6 +222,60 @@ analyze_outside() {  # FILE... -> one JSON result per line, the image's default 
     "$DFS_CLI" analyze --config configs/onnx.yaml --json --progress never "$@" 2>>"$WORK/outside.log"
 }
 
+# The same server outside the container (the venv, the image's config and environment, its
+# /tmp paths under $WORK), for a like-for-like timing: both warm, requests interleaved.
+start_outside_server() {  # PORT
+    [[ -n $DFS_CLI ]] || fail "no deepfake-stream outside the container: make a venv or set DFS_CLI"
+    local dir=$WORK/outside-server
+    rm -rf "$dir" && mkdir -p "$dir"
+    env DFS_SERVER__HOST=127.0.0.1 DFS_SERVER__PORT="$1" \
+        DFS_SERVER__UPLOAD_DIR="$dir/uploads" DFS_MODEL__ONNX_CACHE_DIR="$dir/onnx-cache" \
+        DFS_DATABASE__URL="sqlite:///$dir/jobs.db" DFS_STORAGE__MEDIA_DIR="$dir/media" \
+        "$DFS_CLI" serve --config configs/onnx.yaml >"$dir/server.log" 2>&1 &
+    OUTSIDE_PID=$!
+    wait_200 "http://127.0.0.1:$1/readyz" "$READY_WITHIN_S" >/dev/null \
+        || { tail -c 3000 "$dir/server.log" >&2; fail "the server outside did not become ready"; }
+}
+
+# Throttled CFS periods of a container (its CPU limit at work), cgroup v1 or v2.
+throttled() {
+    local cid path
+    cid=$(podman inspect --format '{{.Id}}' "$1")
+    path=$(find /sys/fs/cgroup -path "*$cid*" -name cpu.stat 2>/dev/null | head -1)
+    if [[ -n $path ]]; then awk '$1 == "nr_throttled" {print $2}' "$path"; else echo "?"; fi
+}
+
+clip_timing() {  # CONTAINER PORT
+    local name=$1 port=$2 outside_port i throttled_before
+    outside_port=$(free_port)
+    log "timing $(basename "$CLIP"): one warm-up each, then $REPEAT interleaved runs inside and outside"
+    start_outside_server "$outside_port"
+    analyze_inside "$CLIP" "$port" >/dev/null
+    analyze_inside "$CLIP" "$outside_port" >/dev/null
+    : >"$WORK/clip-inside.jsonl"
+    : >"$WORK/clip-outside.jsonl"
+    throttled_before=$(throttled "$name")
+    for ((i = 0; i < REPEAT; i++)); do
+        {
+            echo "{\"load\": \"$(load)\"}"
+            analyze_inside "$CLIP" "$port"
+            echo
+        } >>"$WORK/clip-inside.jsonl"
+        {
+            echo "{\"load\": \"$(load)\"}"
+            analyze_inside "$CLIP" "$outside_port"
+            echo
+        } >>"$WORK/clip-outside.jsonl"
+    done
+    kill "$OUTSIDE_PID" 2>/dev/null || true
+    wait "$OUTSIDE_PID" 2>/dev/null || true
+    OUTSIDE_PID=
+    figure "$(basename "$CLIP"), timings.total_ms inside vs outside" \
+        "$("$PY" "$ROOT/scripts/verify_image_helpers.py" timing "$WORK/clip-inside.jsonl" "$WORK/clip-outside.jsonl")"
+    figure "CPU-throttled periods inside during the timed runs (--cpus 2)" \
+        "$(($(throttled "$name") - throttled_before))"
+}
+
 step_run() {
     local name=dfs-verify port start ready status
     port=$(free_port)
@@ -241,23 +297,7 @@ step_run() {
     figure "analyze parity ($(basename "$FIXTURE"), container vs CLI)" "$parity"
 
     if [[ -f $CLIP ]]; then
-        log "timing $(basename "$CLIP") x $REPEAT inside and outside"
-        local i
-        : >"$WORK/clip-inside.jsonl"
-        for ((i = 0; i < REPEAT; i++)); do
-            {
-                echo "{\"load\": \"$(load)\"}"
-                analyze_inside "$CLIP" "$port"
-                echo
-            } >>"$WORK/clip-inside.jsonl"
-        done
-        local clips=()
-        for ((i = 0; i < REPEAT; i++)); do clips+=("$CLIP"); done
-        local load_outside
-        load_outside=$(load)
-        analyze_outside "${clips[@]}" >"$WORK/clip-outside.jsonl"
-        figure "$(basename "$CLIP"), timings.total_ms inside vs outside" \
-            "$("$PY" "$ROOT/scripts/verify_image_helpers.py" timing "$WORK/clip-inside.jsonl" "$WORK/clip-outside.jsonl" "$load_outside -> $(load)")"
+        clip_timing "$name" "$port"
     else
         log "no $CLIP: skipping the 10 s 1080p timing (set CLIP=...)"
     fi
@@ -390,7 +430,8 @@ print(json.dumps({"database-url": b64("sqlite:////media/jobs.db"), "webhook-secr
     # End to end through the Deployments: API front -> Redis -> worker pod -> result.
     local key
     key=$(podman exec "$api" deepfake-stream keys create --config /etc/deepfake-stream/config.yaml \
-        --name verify-image 2>/dev/null | head -1)
+        --name verify-image 2>/dev/null)
+    key=${key%%$'\n'*}  # the first line is the key
     curl -sf --max-time 600 -H "X-API-Key: $key" -F "file=@$FIXTURE" \
         "http://$api_ip:8000/v1/analyze" >"$WORK/kube-inside.json" \
         || fail "POST /v1/analyze through the worker pod failed"

@@ -1,7 +1,7 @@
 """JSON and YAML work for scripts/verify_image.sh (stdlib + PyYAML; run with the project's venv).
 
     parity INSIDE OUTSIDE              same verdict, probability within 1e-3 (exit 1 if not)
-    timing INSIDE OUTSIDE LOAD_OUT     medians of timings.total_ms, inside vs outside
+    timing INSIDE OUTSIDE              medians of timings.total_ms, inside vs outside
     podman-yaml RENDERED IMAGE REDIS   the rendered overlay as `podman play kube` takes it
     probes PLAYED                      startupProbe path, its budget (s), readinessProbe path
     same-config RENDERED MOUNTED       the mounted file is the ConfigMap's (exit 1 if not)
@@ -40,19 +40,20 @@ def parity(inside_path: str, outside_path: str) -> int:
     return 0 if same else 1
 
 
-def timing(inside_path: str, outside_path: str, load_outside: str) -> int:
-    inside, loads = results(inside_path)
-    outside, _ = results(outside_path)
+def timing(inside_path: str, outside_path: str) -> int:
+    inside, loads_in = results(inside_path)
+    outside, loads_out = results(outside_path)
     ms_in = [r["timings"]["total_ms"] for r in inside]
     ms_out = [r["timings"]["total_ms"] for r in outside]
     m_in, m_out = statistics.median(ms_in), statistics.median(ms_out)
     media = inside[0]["media"]
     print(
         f"{media['width']}x{media['height']}, {media['duration_s']} s: "
-        f"inside median {m_in:.0f} ms {[round(x) for x in ms_in]} (load {' | '.join(loads)}); "
-        f"outside median {m_out:.0f} ms {[round(x) for x in ms_out]} (load {load_outside}); "
-        f"inside/outside = {m_in / m_out:.3f}; "
-        f"verdicts {inside[0]['verdict']} / {outside[0]['verdict']}"
+        f"inside median {m_in:.0f} ms {[round(x) for x in ms_in]}, "
+        f"outside median {m_out:.0f} ms {[round(x) for x in ms_out]}, "
+        f"inside/outside = {m_in / m_out:.3f}; verdicts {inside[0]['verdict']} / "
+        f"{outside[0]['verdict']}; load before each run (in | out): "
+        + "; ".join(f"{a} | {b}" for a, b in zip(loads_in, loads_out, strict=False))
     )
     return 0
 
