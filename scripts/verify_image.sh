@@ -448,7 +448,10 @@ kube_down() {  # what step_kube made: its pods (the played Deployments' and Redi
     for pod in $(podman pod ps --format '{{.Name}}' | grep -E '^deepfake-stream(-worker)?-pod(-[0-9]+)?$|^deepfake-stream-redis$' || true); do
         podman pod rm -f -t 0 "$pod" >/dev/null 2>&1 || true
     done
-    podman volume rm -f deepfake-stream-media >/dev/null 2>&1 || true
+    local volume  # the media claim's volume, and the ConfigMap's
+    for volume in $(podman volume ls --format '{{.Name}}' | grep -E '^deepfake-stream-(media|config-.+)$' || true); do
+        podman volume rm -f "$volume" >/dev/null 2>&1 || true
+    done
     podman secret rm deepfake-stream-secrets >/dev/null 2>&1 || true
 }
 
