@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -157,6 +158,60 @@ def test_image_runs_the_service_as_in_kubernetes(dockerfile: Path) -> None:
     assert ("USER", "10001:10001") in stage  # = runAsUser in k8s/base/deployment.yaml
     assert ("WORKDIR", "/app") in stage
     assert any(name == "HEALTHCHECK" and "/healthz" in args for name, args in stage)
+
+
+def build_args(dockerfile: Path) -> dict[str, str]:
+    """Every ARG with its default ("" when it has none)."""
+    found: dict[str, str] = {}
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("ARG "):
+            name, _, default = line.removeprefix("ARG ").strip().partition("=")
+            found[name] = default
+    return found
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "base_arg", "base", "torch_index"),
+    [
+        (
+            DOCKERFILES[0],
+            "BASE_IMAGE",
+            "python:3.11-slim-bookworm",
+            "https://download.pytorch.org/whl/cpu",
+        ),
+        (
+            DOCKERFILES[1],
+            "CUDA_IMAGE",
+            "nvidia/cuda:13.0.1-runtime-ubuntu24.04",
+            "https://pypi.org/simple",
+        ),
+    ],
+    ids=lambda v: v.name if isinstance(v, Path) else None,
+)
+def test_build_args_default_to_the_official_sources(
+    dockerfile: Path, base_arg: str, base: str, torch_index: str
+) -> None:
+    """Offline builds (scripts/verify_image.sh) only override these; users get the defaults."""
+    args = build_args(dockerfile)
+    assert args[base_arg] == base
+    assert args["TORCH_INDEX_URL"] == torch_index
+    assert args["PIP_EXTRA_INDEX_URL"] == ""
+    froms = [
+        line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("FROM ")
+    ]
+    assert froms and set(froms) == {f"${{{base_arg}}}"}
+    # The torch the image installs first is the one pyproject.toml pins.
+    pins = {
+        dep.split("==")[0]: dep
+        for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        if dep.startswith(("torch==", "torchvision=="))
+    }
+    install = re.search(r'--index-url "\$TORCH_INDEX_URL" (.+)$', dockerfile.read_text(), re.M)
+    assert install is not None and install.group(1).split() == [pins["torch"], pins["torchvision"]]
+
+
+def test_verify_image_script_parses() -> None:
+    run("bash", "-n", ROOT / "scripts" / "verify_image.sh")
 
 
 def test_compose_file_matches_schema() -> None:
