@@ -369,7 +369,14 @@ def _sample_video(
             raise EmptyMediaError(
                 f"the {media_type.format} file holds no frames (zero-length video)"
             )
-        stream = container.streams.video[0]
+        # PyAV gives a stream no codec context when FFmpeg has no decoder for its codec id (an
+        # exotic codec, or a codec tag damaged in transit).
+        decodable = [s for s in container.streams.video if s.codec_context is not None]
+        if not decodable:
+            raise UnsupportedMediaTypeError(
+                f"the {media_type.format} file's video codec is unknown or cannot be decoded"
+            )
+        stream = decodable[0]
         stream.thread_type = "AUTO"  # frame and slice threads; the default decodes on one core
         width, height = stream.codec_context.width, stream.codec_context.height
         if width <= 0 or height <= 0:
@@ -383,7 +390,7 @@ def _sample_video(
         duration = _duration_s(container, stream)
         if duration is None:
             duration = _duration_by_demuxing(container, stream, start_time)
-            container.seek(0)
+            _rewind(container, media_type)
         if duration > limits.max_duration_s:
             raise DurationTooLongError(
                 f"video lasts {duration:.1f} s; the limit is {limits.max_duration_s:.0f} s"
@@ -447,6 +454,15 @@ def _duration_by_demuxing(
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"cannot read the video: {exc}") from exc
     return last - start_time
+
+
+def _rewind(container: av.container.InputContainer, media_type: MediaType) -> None:
+    try:
+        container.seek(0)
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(
+            f"cannot return to the start of the {media_type.format} video: {exc}"
+        ) from exc
 
 
 def _frames_from(
@@ -520,9 +536,13 @@ def _decode_targets(
         ):
             sought_index = target_index  # at most one seek per target
             time_base = stream.time_base or Fraction(1, av.time_base)
-            container.seek(int((target + start_time) / time_base), stream=stream)
-            frames = _frames_from(container, stream)
-            previous = None
+            try:
+                container.seek(int((target + start_time) / time_base), stream=stream)
+            except av.error.FFmpegError as exc:  # decode on from where we are instead
+                problems.append(f"seeking to {target:.1f} s failed: {exc}")
+            else:
+                frames = _frames_from(container, stream)
+                previous = None
         try:
             frame = next(frames, None)
         except av.error.FFmpegError as exc:
