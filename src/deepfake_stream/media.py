@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import LimitSettings, SamplingSettings
+from .deadline import Deadline
 from .errors import (
     CorruptMediaError,
     DurationTooLongError,
@@ -283,8 +284,10 @@ def load_media(
     limits: LimitSettings,
     sampling: SamplingSettings,
     on_frame: FrameCallback | None = None,
+    deadline: Deadline | None = None,
 ) -> LoadedMedia:
-    """Check a file against the limits, then load an image or sample a video."""
+    """Check a file against the limits, then load an image or sample a video (within the
+    deadline, when there is one)."""
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
@@ -294,7 +297,7 @@ def load_media(
         if on_frame is not None:
             on_frame(image.frames[0], 1)
         return image
-    return _sample_video(path, media_type, limits, sampling, on_frame)
+    return _sample_video(path, media_type, limits, sampling, on_frame, deadline)
 
 
 def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
@@ -357,6 +360,7 @@ def _sample_video(
     limits: LimitSettings,
     sampling: SamplingSettings,
     on_frame: FrameCallback | None,
+    deadline: Deadline | None,
 ) -> LoadedMedia:
     try:
         container = av.open(str(path), mode="r")
@@ -389,7 +393,7 @@ def _sample_video(
         start_time = _start_time_s(stream)
         duration = _duration_s(container, stream)
         if duration is None:
-            duration = _duration_by_demuxing(container, stream, start_time)
+            duration = _duration_by_demuxing(container, stream, start_time, deadline)
             _rewind(container, media_type)
         if duration > limits.max_duration_s:
             raise DurationTooLongError(
@@ -400,7 +404,7 @@ def _sample_video(
         if fps and duration > 0 and len(targets) < SKIP_NONREF_BELOW_DENSITY * fps * duration:
             stream.codec_context.skip_frame = "NONREF"
         frames, problems = _decode_targets(
-            container, stream, targets, start_time, sampling.seek_threshold_s, on_frame
+            container, stream, targets, start_time, sampling.seek_threshold_s, on_frame, deadline
         )
     if not frames:
         if problems:
@@ -442,12 +446,17 @@ def _duration_s(container: av.container.InputContainer, stream: av.VideoStream) 
 
 
 def _duration_by_demuxing(
-    container: av.container.InputContainer, stream: av.VideoStream, start_time: float
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    start_time: float,
+    deadline: Deadline | None,
 ) -> float:
     """For streams that do not declare a duration (e.g. live-recorded WebM): read packet times."""
     last = start_time
     try:
         for packet in container.demux(stream):
+            if deadline is not None:
+                deadline.check("reading the video's packets")
             if packet.pts is not None and packet.time_base is not None:
                 end = packet.pts + (packet.duration or 0)
                 last = max(last, float(end * packet.time_base))
@@ -499,6 +508,7 @@ def _decode_targets(
     start_time: float,
     seek_threshold_s: float,
     on_frame: FrameCallback | None,
+    deadline: Deadline | None,
 ) -> tuple[list[tuple[SampledFrame, int]], list[str]]:
     """Decode forward, keeping for each target time the frame on screen at that time.
 
@@ -526,6 +536,8 @@ def _decode_targets(
             on_frame(sampled, len(targets))
 
     while target_index < len(targets):
+        if deadline is not None:
+            deadline.check("decoding the video")
         segment, target = targets[target_index]
         current = None if previous is None else float(previous.time or 0.0) - start_time
         if (
