@@ -19,7 +19,14 @@ from deepfake_stream.errors import (
     TooManyPixelsError,
     UnsupportedMediaTypeError,
 )
-from deepfake_stream.media import MediaKind, load_media, sample_times, sniff, sniff_file
+from deepfake_stream.media import (
+    MediaKind,
+    load_media,
+    sample_times,
+    sniff,
+    sniff_file,
+    upright_rotation,
+)
 
 LIMITS = LimitSettings()
 SAMPLING = SamplingSettings()
@@ -243,3 +250,12 @@ def test_decoding_stops_at_the_deadline(fixtures: Path) -> None:
         load_media(fixtures / "real_hdtf_2s.mp4", LIMITS, SAMPLING, deadline=expired)
     live = Deadline.starting_now(60.0)
     assert load_media(fixtures / "tiny.webm", LIMITS, SAMPLING, deadline=live).frames
+
+
+@pytest.mark.parametrize(
+    ("degrees", "upright"),
+    [(0, 0), (90, 90), (-90, 270), (180, 180), (-45, 0), (-46, 270), (135, 180), (-(2**31), 0)],
+)
+def test_display_matrices_turn_frames_by_whole_quarter_turns(degrees: int, upright: int) -> None:
+    # -2**31: a degenerate (all-zero) matrix, whose NaN angle PyAV casts to INT_MIN.
+    assert upright_rotation(degrees) == upright

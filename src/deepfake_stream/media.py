@@ -8,6 +8,7 @@ same step as the colour conversion.
 from __future__ import annotations
 
 import bisect
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -334,6 +335,15 @@ def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> Loa
     return LoadedMedia(info=info, frames=[SampledFrame(picture, 0.0, 0)], warnings=[])
 
 
+def upright_rotation(degrees: float | None) -> int:
+    """A video frame's display-matrix rotation as the quarter turn nearest to it (0, 90, 180 or
+    270): frames are only ever turned by quarter turns. A degenerate matrix, which PyAV reports
+    as NaN cast to INT_MIN, turns nothing."""
+    if not degrees or not math.isfinite(degrees) or abs(degrees) > 360:
+        return 0
+    return round(degrees / 90) % 4 * 90
+
+
 EXIF_ORIENTATION_TAG = 0x0112
 EXIF_ORIENTATION_DEGREES = {3: 180, 4: 180, 5: 90, 6: 270, 7: 270, 8: 90}
 
@@ -528,7 +538,7 @@ def _decode_targets(
         if frame.pts is None or frame.pts in picked_pts:
             return  # short video: two targets on one frame
         picked_pts.add(frame.pts)
-        rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
+        rotation = upright_rotation(frame.rotation)
         time_s = max(0.0, float(frame.time or 0.0) - start_time)
         sampled = SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment)
         picked.append((sampled, rotation))
