@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import av
 import av.error
@@ -301,12 +301,16 @@ def load_media(
     return _sample_video(path, media_type, limits, sampling, on_frame, deadline)
 
 
-def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
+def decode_image(
+    source: Path | BinaryIO, media_type: MediaType, limits: LimitSettings
+) -> tuple[ImagePicture, int]:
+    """An upright image (its first frame, if animated) and the EXIF rotation applied to it; the
+    media errors for images over the limit or that Pillow cannot decode."""
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb check warns or raises at its own limit; ours comes first.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > limits.max_image_pixels:
                     raise TooManyPixelsError(
@@ -321,7 +325,11 @@ def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> Loa
         raise TooManyPixelsError(f"image rejected as a decompression bomb: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptMediaError(f"cannot decode {media_type.format} image: {exc}") from exc
-    picture = ImagePicture(rgb)
+    return ImagePicture(rgb), rotation
+
+
+def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
+    picture, rotation = decode_image(path, media_type, limits)
     width, height = picture.size
     info = MediaInfo(
         kind=MediaKind.IMAGE,

@@ -11,21 +11,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ...config import LimitSettings
-from ...errors import (
-    CorruptMediaError,
-    DeepfakeStreamError,
-    TooManyPixelsError,
-    UnsupportedMediaTypeError,
-)
+from ...errors import DeepfakeStreamError, UnsupportedMediaTypeError
 from ...jobs.webhooks import check_public_url
-from ...media import ImagePicture, MediaKind, sniff
+from ...media import SNIFF_BYTES, ImagePicture, MediaKind, decode_image, sniff
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
@@ -86,19 +79,11 @@ class StreamView(BaseModel):
 
 def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
     """A client's JPEG/PNG/WebP/BMP frame as a picture; the media errors otherwise."""
-    kind = sniff(data[:64])
-    if kind.kind is not MediaKind.IMAGE:
+    media_type = sniff(data[:SNIFF_BYTES])
+    if media_type.kind is not MediaKind.IMAGE:
         raise UnsupportedMediaTypeError("a stream frame must be an image (JPEG, PNG, WebP, BMP)")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > limits.max_image_pixels:
-                raise TooManyPixelsError(f"frame of {image.width}x{image.height} is too large")
-            rgb = np.asarray(image.convert("RGB"))
-    except DeepfakeStreamError:
-        raise
-    except Exception as exc:
-        raise CorruptMediaError(f"undecodable frame: {exc}") from exc
-    return ImagePicture(rgb)
+    picture, _ = decode_image(io.BytesIO(data), media_type, limits)
+    return picture
 
 
 def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
