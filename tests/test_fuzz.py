@@ -83,7 +83,7 @@ def _case(scratch: Path, name: str, data: bytes) -> Path:
     return path
 
 
-@hypothesis_settings(SEEDED, max_examples=500)
+@hypothesis_settings(SEEDED, max_examples=400)
 @given(mutation=mutations())
 def test_mutated_fixtures_load_or_fail_with_a_4xx_code(
     mutation: Mutation, settings: Settings, scratch: Path
@@ -99,7 +99,7 @@ def test_mutated_fixtures_load_or_fail_with_a_4xx_code(
     assert within_limit(outcome, TIME_LIMIT_S), outcome
 
 
-@hypothesis_settings(SEEDED, max_examples=60)
+@hypothesis_settings(SEEDED, max_examples=40)
 @given(mutation=mutations())
 def test_mutated_fixtures_end_in_a_verdict_or_a_4xx_code(
     mutation: Mutation, limited: Analyzer, scratch: Path

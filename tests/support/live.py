@@ -66,8 +66,8 @@ def free_port() -> int:
 def server_process(
     folder: Path, config: Path, **env: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
-    """`deepfake-stream serve` with its uploads, job media, job database and ONNX cache under
-    `folder` (log: folder/server.log), DFS_* overrides from `env`; stopped with SIGTERM."""
+    """`deepfake-stream serve` with its uploads, job media and job database under `folder`
+    (log: folder/server.log), DFS_* overrides from `env`; stopped with SIGTERM."""
     port = free_port()
     environment = {
         **{name: value for name, value in os.environ.items() if not name.startswith("DFS_")},
@@ -75,7 +75,6 @@ def server_process(
         "DFS_SERVER__UPLOAD_DIR": str(folder / "uploads"),
         "DFS_STORAGE__MEDIA_DIR": str(folder / "media"),
         "DFS_DATABASE__URL": f"sqlite:///{folder}/jobs.db",
-        "DFS_MODEL__ONNX_CACHE_DIR": str(folder / "onnx"),
         **env,
     }
     (folder / "uploads").mkdir(parents=True, exist_ok=True)
