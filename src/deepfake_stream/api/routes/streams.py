@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
@@ -187,8 +188,11 @@ async def stream_socket(websocket: WebSocket) -> None:
     limits = state.settings.limits
 
     async def send_events() -> None:
-        while (event := await session.events.get_async()) is not None:
-            await websocket.send_json(event)
+        # A client that leaves while events are sent ends the stream through the receive loop;
+        # raised here, WebSocketDisconnect would reach uvicorn inside an ExceptionGroup.
+        with suppress(WebSocketDisconnect):
+            while (event := await session.events.get_async()) is not None:
+                await websocket.send_json(event)
 
     try:
         async with anyio.create_task_group() as tasks:
@@ -218,10 +222,13 @@ async def stream_socket(websocket: WebSocket) -> None:
                 )
     except WebSocketDisconnect:
         pass
-    try:
+    await _close(websocket)
+
+
+async def _close(websocket: WebSocket) -> None:
+    """Close normally, unless the client has closed or gone already."""
+    with suppress(RuntimeError, WebSocketDisconnect):
         await websocket.close(code=CLOSE_NORMAL)
-    except RuntimeError:
-        pass  # already closed by the client
 
 
 @router.websocket("/{stream_id}/events")
@@ -247,10 +254,11 @@ async def watch_stream(websocket: WebSocket, stream_id: str) -> None:
         async with anyio.create_task_group() as tasks:
 
             async def forward() -> None:
-                while (event := await buffer.get_async()) is not None:
-                    await websocket.send_json(event)
-                    if event["type"] == "ended":
-                        break
+                with suppress(WebSocketDisconnect):  # gone: the receive loop sees it too
+                    while (event := await buffer.get_async()) is not None:
+                        await websocket.send_json(event)
+                        if event["type"] == "ended":
+                            break
                 tasks.cancel_scope.cancel()
 
             tasks.start_soon(forward)
@@ -261,7 +269,4 @@ async def watch_stream(websocket: WebSocket, stream_id: str) -> None:
         pass
     finally:
         broadcaster.unsubscribe(stream_id, buffer)
-    try:
-        await websocket.close(code=CLOSE_NORMAL)
-    except RuntimeError:
-        pass
+    await _close(websocket)
