@@ -43,6 +43,7 @@ from support.contract import (
     LIMIT_SLACK_S,
     OK,
     is_image,
+    logged_errors,
     outcome_of,
     post_analyze,
     run_job,
@@ -166,6 +167,7 @@ def run_over_http(args: argparse.Namespace, tally: Tally) -> None:
             for warm_up in ("photo.jpg", "real_hdtf_2s.mp4"):  # RSS is measured from here
                 post_analyze(client, warm_up, (FIXTURES / warm_up).read_bytes(), sampling)
             rss_before = rss_mb(server.pid)
+            temp_at_start = set(private_temp.iterdir())  # what the server made while starting
             print(f"server ready, warmed up; RSS {rss_before:.0f} MB", flush=True)
             for number, (name, data) in enumerate(inputs(args.count, args.seed), 1):
                 layers: list[tuple[str, Callable[[], str]]] = [
@@ -191,7 +193,8 @@ def run_over_http(args: argparse.Namespace, tally: Tally) -> None:
                         problem = f"{layer} took {seconds:.1f} s ({code})"
                         tally.failures.append(save_failure(args.corpus_dir, name, data, problem))
                         tally.outcomes["HANG"] += 1
-                if any(uploads.iterdir()) or any(media.iterdir()) or any(private_temp.iterdir()):
+                left = [*uploads.iterdir(), *media.iterdir()]
+                if left or set(private_temp.iterdir()) - temp_at_start:
                     tally.outcomes["LEAKED_FILES"] += 1
                 if number % HEALTH_EVERY == 0:
                     if server.poll() is not None:
@@ -208,6 +211,13 @@ def run_over_http(args: argparse.Namespace, tally: Tally) -> None:
                 f"server alive: {server.poll() is None}; /healthz: {health}; RSS "
                 f"{rss_before:.0f} MB before, {rss_after:.0f} MB after ({change:+.1f} %)"
             )
+        errors = logged_errors(scratch / "server.log")
+        tally.outcomes["server:LOGGED_ERROR:INTERNAL"] += len(errors)
+        if errors:
+            args.corpus_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy(scratch / "server.log", args.corpus_dir / "server.log")
+            tally.failures.append("server.log")
+            print(f"the server logged {len(errors)} errors; its log is in {args.corpus_dir}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

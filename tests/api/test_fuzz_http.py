@@ -2,8 +2,9 @@
 crashers and some edge cases, POSTed to a real `deepfake-stream serve` process, a share of them
 also as jobs (POST /v1/jobs, run by its in-process worker) and the images also as WebSocket
 stream frames. Every answer is a verdict or a 4xx JSON error with its own code; the process
-stays up, /healthz stays 200, no upload or job media is left behind, and RSS comes back to
-within 10 % of where it stood after warming up. And the time limit's own error, over HTTP."""
+stays up, /healthz stays 200, it logs no error, no upload or job media is left behind, and RSS
+comes back to within 10 % of where it stood after warming up. And the time limit's own error,
+over HTTP."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 
 from deepfake_stream.config import Settings
 from deepfake_stream.pipeline import Analyzer
-from support.contract import OK, is_image, post_analyze, run_job, stream_frame
+from support.contract import OK, is_image, logged_errors, post_analyze, run_job, stream_frame
 from support.edge_cases import CASES
 from support.live import live_server, server_process
 from support.mutations import FIXTURES, random_mutation
@@ -88,6 +89,7 @@ def test_a_real_server_answers_every_mutated_upload_and_keeps_its_memory(
         after = rss(process.pid)
         assert process.poll() is None
         assert client.get("/healthz").status_code == 200
+    assert not logged_errors(tmp_path / "server.log")
     assert after <= before * (1 + RSS_TOLERANCE), (
         f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MB"
     )

@@ -9,6 +9,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from websockets.sync.client import connect
@@ -114,3 +115,9 @@ def stream_frame(base: str, data: bytes) -> str:
             if event["type"] == "error":
                 ws.send('{"type":"close"}')
                 return specific_4xx(event["code"], f"stream frame: {event['message']}")
+
+
+def logged_errors(server_log: Path) -> list[str]:
+    """The ERROR lines of a server's JSON log: an unhandled exception never reaches a client
+    as a 500 on a WebSocket, but it does reach the log."""
+    return [line for line in server_log.read_text().splitlines() if '"level": "ERROR"' in line]
