@@ -27,8 +27,8 @@ from support.settings import with_time_limit
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
 
 TIME_LIMIT_S = 30.0
-# Fewer frames than the default 8 x 4: the same code paths at a quarter of the detection work.
-FEW_FRAMES = AnalysisOptions(segments=4, frames_per_segment=2)
+# Fewer frames than the default 8 x 4: the same code paths at an eighth of the detection work.
+FEW_FRAMES = AnalysisOptions(segments=2, frames_per_segment=2)
 SEEDED = hypothesis_settings(
     derandomize=True,
     database=None,

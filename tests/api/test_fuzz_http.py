@@ -25,7 +25,7 @@ from support.mutations import FIXTURES, random_mutation
 from support.settings import isolated, with_time_limit
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
-MUTATED = 20
+MUTATED = 16
 SEED = 13
 EDGE_CASES = (
     "rotation_degenerate.mp4",
@@ -39,7 +39,7 @@ EDGE_CASES = (
 JOB_EVERY = 5
 STREAM_EVERY = 2  # of the images
 TIME_LIMIT_S = 30.0
-SAMPLING = {"segments": 4, "frames_per_segment": 2}
+SAMPLING = {"segments": 2, "frames_per_segment": 2}
 RSS_TOLERANCE = 0.10
 
 
