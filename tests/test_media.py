@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import av
@@ -8,7 +9,9 @@ import pytest
 from PIL import Image
 
 from deepfake_stream.config import LimitSettings, SamplingSettings
+from deepfake_stream.deadline import Deadline
 from deepfake_stream.errors import (
+    AnalysisTimeoutError,
     CorruptMediaError,
     DurationTooLongError,
     EmptyMediaError,
@@ -16,7 +19,14 @@ from deepfake_stream.errors import (
     TooManyPixelsError,
     UnsupportedMediaTypeError,
 )
-from deepfake_stream.media import MediaKind, load_media, sample_times, sniff, sniff_file
+from deepfake_stream.media import (
+    MediaKind,
+    load_media,
+    sample_times,
+    sniff,
+    sniff_file,
+    upright_rotation,
+)
 
 LIMITS = LimitSettings()
 SAMPLING = SamplingSettings()
@@ -232,3 +242,20 @@ def test_a_video_cut_short_is_analysed_with_a_warning(fixtures: Path) -> None:
 def test_complete_videos_carry_no_warning(fixtures: Path) -> None:
     for name in ("real_hdtf_2s.mp4", "vfr_2s.mkv", "tiny.webm"):
         assert load_media(fixtures / name, LIMITS, SAMPLING).warnings == []
+
+
+def test_decoding_stops_at_the_deadline(fixtures: Path) -> None:
+    expired = Deadline(limit_s=1.0, expires_at=time.monotonic() - 1.0)
+    with pytest.raises(AnalysisTimeoutError, match="limit of 1 s .*decoding"):
+        load_media(fixtures / "real_hdtf_2s.mp4", LIMITS, SAMPLING, deadline=expired)
+    live = Deadline.starting_now(60.0)
+    assert load_media(fixtures / "tiny.webm", LIMITS, SAMPLING, deadline=live).frames
+
+
+@pytest.mark.parametrize(
+    ("degrees", "upright"),
+    [(0, 0), (90, 90), (-90, 270), (180, 180), (-45, 0), (-46, 270), (135, 180), (-(2**31), 0)],
+)
+def test_display_matrices_turn_frames_by_whole_quarter_turns(degrees: int, upright: int) -> None:
+    # -2**31: a degenerate (all-zero) matrix, whose NaN angle PyAV casts to INT_MIN.
+    assert upright_rotation(degrees) == upright

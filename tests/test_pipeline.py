@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from deepfake_stream.config import Settings, load_settings
 from deepfake_stream.detection.aggregate import Verdict
-from deepfake_stream.errors import CorruptMediaError
+from deepfake_stream.errors import AnalysisTimeoutError, CorruptMediaError
 from deepfake_stream.pipeline import UNTRAINED_WARNING, AnalysisOptions, Analyzer
 from deepfake_stream.schema import AnalysisResult
+from support.settings import with_time_limit
 
 
 def test_video_result_holds_segments_people_model_settings_and_timings(
@@ -123,3 +125,16 @@ def test_the_ensemble_config_runs_both_shipped_branches(
     for analysed in (result, alone):
         if any("unlike those the model was trained on" in w for w in analysed.warnings):
             assert analysed.verdict is Verdict.UNCERTAIN and (analysed.novelty or 0) > 1
+
+
+def test_an_analysis_past_its_time_limit_stops_with_its_own_error(
+    analyzer: Analyzer, fixtures: Path
+) -> None:
+    began = time.monotonic()
+    with pytest.raises(AnalysisTimeoutError) as raised:
+        with_time_limit(analyzer, 0.05).analyze(fixtures / "real_hdtf_2s.mp4")
+    # Stopped at the first check past the limit (one detection batch), not at the end.
+    assert time.monotonic() - began < 2.0
+    assert raised.value.code == "analysis_timeout" and raised.value.http_status == 422
+    assert "time limit of 0.05 s" in raised.value.message
+    assert analyzer.settings.limits.max_analysis_s == 120.0  # the shared analyzer is untouched

@@ -157,6 +157,9 @@ class LimitSettings(_Section):
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     # Largest video frame, width * height (4K fits).
     max_video_pixels: int = Field(default=4096 * 2304, ge=1)
+    # Wall-clock limit of one analysis, upload excluded: a file that takes longer (hostile or
+    # pathological; a 1080p video takes about 2 s) fails with analysis_timeout.
+    max_analysis_s: float = Field(default=120.0, gt=0)
 
 
 class ServerSettings(_Section):

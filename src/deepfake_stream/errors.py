@@ -72,6 +72,15 @@ class TooManyPixelsError(MediaError):
     http_status = 413
 
 
+class AnalysisTimeoutError(MediaError):
+    """The analysis ran past limits.max_analysis_s and was stopped. 422, not 408: the request
+    arrived whole and is valid, and the same file would time out again (clients and proxies
+    retry a 408 by themselves); not 504 either, which says a retry may succeed."""
+
+    code = "analysis_timeout"
+    http_status = 422
+
+
 class InvalidParametersError(DeepfakeStreamError):
     code = "invalid_parameters"
     http_status = 422

@@ -8,13 +8,14 @@ same step as the colour conversion.
 from __future__ import annotations
 
 import bisect
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import av
 import av.error
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import LimitSettings, SamplingSettings
+from .deadline import Deadline
 from .errors import (
     CorruptMediaError,
     DurationTooLongError,
@@ -283,8 +285,10 @@ def load_media(
     limits: LimitSettings,
     sampling: SamplingSettings,
     on_frame: FrameCallback | None = None,
+    deadline: Deadline | None = None,
 ) -> LoadedMedia:
-    """Check a file against the limits, then load an image or sample a video."""
+    """Check a file against the limits, then load an image or sample a video (within the
+    deadline, when there is one)."""
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
@@ -294,15 +298,19 @@ def load_media(
         if on_frame is not None:
             on_frame(image.frames[0], 1)
         return image
-    return _sample_video(path, media_type, limits, sampling, on_frame)
+    return _sample_video(path, media_type, limits, sampling, on_frame, deadline)
 
 
-def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
+def decode_image(
+    source: Path | BinaryIO, media_type: MediaType, limits: LimitSettings
+) -> tuple[ImagePicture, int]:
+    """An upright image (its first frame, if animated) and the EXIF rotation applied to it; the
+    media errors for images over the limit or that Pillow cannot decode."""
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb check warns or raises at its own limit; ours comes first.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > limits.max_image_pixels:
                     raise TooManyPixelsError(
@@ -317,7 +325,11 @@ def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> Loa
         raise TooManyPixelsError(f"image rejected as a decompression bomb: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptMediaError(f"cannot decode {media_type.format} image: {exc}") from exc
-    picture = ImagePicture(rgb)
+    return ImagePicture(rgb), rotation
+
+
+def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
+    picture, rotation = decode_image(path, media_type, limits)
     width, height = picture.size
     info = MediaInfo(
         kind=MediaKind.IMAGE,
@@ -329,6 +341,15 @@ def _load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> Loa
         rotation=rotation,
     )
     return LoadedMedia(info=info, frames=[SampledFrame(picture, 0.0, 0)], warnings=[])
+
+
+def upright_rotation(degrees: float | None) -> int:
+    """A video frame's display-matrix rotation as the quarter turn nearest to it (0, 90, 180 or
+    270): frames are only ever turned by quarter turns. A degenerate matrix, which PyAV reports
+    as NaN cast to INT_MIN, turns nothing."""
+    if not degrees or not math.isfinite(degrees) or abs(degrees) > 360:
+        return 0
+    return round(degrees / 90) % 4 * 90
 
 
 EXIF_ORIENTATION_TAG = 0x0112
@@ -357,6 +378,7 @@ def _sample_video(
     limits: LimitSettings,
     sampling: SamplingSettings,
     on_frame: FrameCallback | None,
+    deadline: Deadline | None,
 ) -> LoadedMedia:
     try:
         container = av.open(str(path), mode="r")
@@ -369,7 +391,14 @@ def _sample_video(
             raise EmptyMediaError(
                 f"the {media_type.format} file holds no frames (zero-length video)"
             )
-        stream = container.streams.video[0]
+        # PyAV gives a stream no codec context when FFmpeg has no decoder for its codec id (an
+        # exotic codec, or a codec tag damaged in transit).
+        decodable = [s for s in container.streams.video if s.codec_context is not None]
+        if not decodable:
+            raise UnsupportedMediaTypeError(
+                f"the {media_type.format} file's video codec is unknown or cannot be decoded"
+            )
+        stream = decodable[0]
         stream.thread_type = "AUTO"  # frame and slice threads; the default decodes on one core
         width, height = stream.codec_context.width, stream.codec_context.height
         if width <= 0 or height <= 0:
@@ -382,8 +411,8 @@ def _sample_video(
         start_time = _start_time_s(stream)
         duration = _duration_s(container, stream)
         if duration is None:
-            duration = _duration_by_demuxing(container, stream, start_time)
-            container.seek(0)
+            duration = _duration_by_demuxing(container, stream, start_time, deadline)
+            _rewind(container, media_type)
         if duration > limits.max_duration_s:
             raise DurationTooLongError(
                 f"video lasts {duration:.1f} s; the limit is {limits.max_duration_s:.0f} s"
@@ -393,7 +422,7 @@ def _sample_video(
         if fps and duration > 0 and len(targets) < SKIP_NONREF_BELOW_DENSITY * fps * duration:
             stream.codec_context.skip_frame = "NONREF"
         frames, problems = _decode_targets(
-            container, stream, targets, start_time, sampling.seek_threshold_s, on_frame
+            container, stream, targets, start_time, sampling.seek_threshold_s, on_frame, deadline
         )
     if not frames:
         if problems:
@@ -435,18 +464,32 @@ def _duration_s(container: av.container.InputContainer, stream: av.VideoStream) 
 
 
 def _duration_by_demuxing(
-    container: av.container.InputContainer, stream: av.VideoStream, start_time: float
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    start_time: float,
+    deadline: Deadline | None,
 ) -> float:
     """For streams that do not declare a duration (e.g. live-recorded WebM): read packet times."""
     last = start_time
     try:
         for packet in container.demux(stream):
+            if deadline is not None:
+                deadline.check("reading the video's packets")
             if packet.pts is not None and packet.time_base is not None:
                 end = packet.pts + (packet.duration or 0)
                 last = max(last, float(end * packet.time_base))
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"cannot read the video: {exc}") from exc
     return last - start_time
+
+
+def _rewind(container: av.container.InputContainer, media_type: MediaType) -> None:
+    try:
+        container.seek(0)
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(
+            f"cannot return to the start of the {media_type.format} video: {exc}"
+        ) from exc
 
 
 def _frames_from(
@@ -483,6 +526,7 @@ def _decode_targets(
     start_time: float,
     seek_threshold_s: float,
     on_frame: FrameCallback | None,
+    deadline: Deadline | None,
 ) -> tuple[list[tuple[SampledFrame, int]], list[str]]:
     """Decode forward, keeping for each target time the frame on screen at that time.
 
@@ -502,7 +546,7 @@ def _decode_targets(
         if frame.pts is None or frame.pts in picked_pts:
             return  # short video: two targets on one frame
         picked_pts.add(frame.pts)
-        rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
+        rotation = upright_rotation(frame.rotation)
         time_s = max(0.0, float(frame.time or 0.0) - start_time)
         sampled = SampledFrame(VideoPicture(frame, rotation), round(time_s, 4), segment)
         picked.append((sampled, rotation))
@@ -510,6 +554,8 @@ def _decode_targets(
             on_frame(sampled, len(targets))
 
     while target_index < len(targets):
+        if deadline is not None:
+            deadline.check("decoding the video")
         segment, target = targets[target_index]
         current = None if previous is None else float(previous.time or 0.0) - start_time
         if (
@@ -520,9 +566,13 @@ def _decode_targets(
         ):
             sought_index = target_index  # at most one seek per target
             time_base = stream.time_base or Fraction(1, av.time_base)
-            container.seek(int((target + start_time) / time_base), stream=stream)
-            frames = _frames_from(container, stream)
-            previous = None
+            try:
+                container.seek(int((target + start_time) / time_base), stream=stream)
+            except av.error.FFmpegError as exc:  # decode on from where we are instead
+                problems.append(f"seeking to {target:.1f} s failed: {exc}")
+            else:
+                frames = _frames_from(container, stream)
+                previous = None
         try:
             frame = next(frames, None)
         except av.error.FFmpegError as exc:

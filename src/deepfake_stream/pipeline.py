@@ -8,13 +8,14 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .config import Settings
+from .deadline import Deadline
 from .detection.aggregate import Aggregate, ScoredFace, Verdict, aggregate, verdict_for
 from .detection.engine import InferenceEngine, build_engine
 from .detection.faces import (
@@ -349,6 +350,7 @@ class Analyzer:
             }
         )
         started = time.perf_counter()
+        deadline = Deadline.starting_now(self.settings.limits.max_analysis_s)
         is_image = sniff_file(path).kind is MediaKind.IMAGE  # wrong types fail before any work
         short_side = (
             self.settings.faces.detect_short_side_image
@@ -369,13 +371,18 @@ class Analyzer:
 
         def decode() -> LoadedMedia:
             try:
-                return load_media(path, self.settings.limits, sampling, on_frame)
+                return load_media(path, self.settings.limits, sampling, on_frame, deadline)
             finally:
                 decode_finished[0] = time.perf_counter()
                 arrivals.put(None)
 
         decoding = self._decoders.submit(decode)
-        faces_per_frame, detect_seconds = self._detect_as_decoded(arrivals, short_side)
+        try:
+            faces_per_frame, detect_seconds = self._detect_as_decoded(
+                arrivals, short_side, deadline
+            )
+        finally:  # detection timed out: the decoder stops at its next check of the deadline
+            wait([decoding])
         media = decoding.result()  # raises the media error, if decoding failed
         tracks = assign_tracks([[face.box for face in faces] for faces in faces_per_frame])
         faces_per_frame, tracks = keep_confirmed_tracks(
@@ -384,6 +391,7 @@ class Analyzer:
         if on_progress is not None:
             on_progress("detect", len(media.frames), len(media.frames))
         detected = time.perf_counter()
+        deadline.check("detecting faces")
 
         flat: list[tuple[int, int, Face]] = [
             (frame_index, track_id, face)
@@ -417,7 +425,10 @@ class Analyzer:
         )
 
     def _detect_as_decoded(
-        self, arrivals: queue.SimpleQueue[SampledFrame | None], short_side: int
+        self,
+        arrivals: queue.SimpleQueue[SampledFrame | None],
+        short_side: int,
+        deadline: Deadline,
     ) -> tuple[list[list[Face]], float]:
         """Faces for each frame from the queue (in order) until None; and the seconds spent."""
         found: list[list[Face]] = []
@@ -434,6 +445,7 @@ class Analyzer:
                 for done in waiting:  # the crops are cut: 32 4K frames would hold 400 MB
                     done.picture.release()
                 waiting = []
+                deadline.check("detecting faces")
             if frame is None:
                 return found, busy
 

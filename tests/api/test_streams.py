@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import logging
 import struct
 import threading
 import time
@@ -125,6 +126,31 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
     assert {"frames_dropped", "events_dropped"} <= set(last)
     errors = [e for e in events if e["type"] == "error"]
     assert {e["code"] for e in errors} >= {"invalid_parameters"}
+
+
+def test_clients_that_leave_without_reading_the_end_leave_no_error_behind(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    # Found by the fuzzing harness: sending `ended` to a client already gone raised
+    # WebSocketDisconnect inside the task group, which uvicorn logged as an unhandled error.
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append  # type: ignore[method-assign]
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    frame = struct.pack(">d", 0.0) + (fixtures / "photo.jpg").read_bytes()
+    with live_server(configured(settings, tmp_path), analyzer) as client:
+        uvicorn_errors.addHandler(handler)
+        try:
+            for _ in range(4):
+                with connect(ws_url(client)) as socket:
+                    socket.recv(timeout=EVENT_TIMEOUT_S)  # started
+                    socket.send(frame)
+                    socket.send('{"type":"close"}')
+                # ...and gone, without reading the scores or the end
+            time.sleep(1.0)
+        finally:
+            uvicorn_errors.removeHandler(handler)
+    assert not errors, [record.getMessage() for record in errors]
 
 
 def test_a_server_side_reader_plays_a_file_and_alerts(

@@ -23,7 +23,7 @@ from deepfake_stream.jobs.webhooks import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from support.receiver import ReceiverServer
-from support.settings import isolated
+from support.settings import isolated, with_time_limit
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"  # as in conftest.py
@@ -146,6 +146,20 @@ def test_bad_media_fails_the_job_with_its_error_code(harness: Harness, fixtures:
     job = harness.store.get_job(job_id)
     assert job is not None and job.error_code == "corrupt_media" and job.result is None
     assert job.media_path is None
+
+
+def test_a_job_past_the_time_limit_fails_with_analysis_timeout(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    harness = Harness(job_settings(settings, tmp_path), with_time_limit(analyzer, 0.05))
+    try:
+        job_id = harness.submit(fixtures / "real_hdtf_2s.mp4")
+        assert harness.runner.run(job_id) is JobStatus.FAILED
+        job = harness.store.get_job(job_id)
+        assert job is not None and job.error_code == "analysis_timeout" and job.result is None
+        assert job.media_path is None and not list(harness.media.directory.iterdir())
+    finally:
+        harness.close()
 
 
 def test_cancelling_a_running_job_stops_it(harness: Harness, fixtures: Path) -> None:

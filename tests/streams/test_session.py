@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from deepfake_stream.config import Settings
+from deepfake_stream.errors import CorruptMediaError
 from deepfake_stream.media import ImagePicture
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.streams.session import Counters, EventBuffer, StreamSession
@@ -50,3 +51,30 @@ def test_a_full_buffer_drops_scores_before_alerts() -> None:
     assert counters.events_dropped == 3
     buffer.close()
     assert buffer.get(timeout=0) is None
+
+
+def test_a_bad_frame_is_reported_with_its_code_and_a_bug_as_internal_error(
+    settings: Settings, analyzer: Analyzer, fixtures: Path
+) -> None:
+    def corrupt() -> ImagePicture:
+        raise CorruptMediaError("undecodable frame")
+
+    def broken() -> ImagePicture:
+        raise RuntimeError("a bug")
+
+    rgb = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB"))
+    fast = settings.streams.model_copy(update={"clear_fps": 30.0, "suspicious_fps": 30.0})
+    session = StreamSession("s2", analyzer, fast, "test")
+    for time_s, source in ((0.0, corrupt), (1.0, broken), (2.0, lambda: ImagePicture(rgb))):
+        session.offer(time_s, source)
+        deadline = time.monotonic() + 30
+        while session._slot is not None and time.monotonic() < deadline:  # taken for analysis
+            time.sleep(0.01)
+    time.sleep(0.5)
+    session.close("done")
+    events = []
+    while (event := session.events.get(timeout=1)) is not None:
+        events.append(event)
+    errors = [(e["time_s"], e["code"]) for e in events if e["type"] == "error"]
+    assert errors == [(0.0, "corrupt_media"), (1.0, "internal_error")]
+    assert any(e["type"] == "scores" and e["time_s"] == 2.0 for e in events)  # it went on

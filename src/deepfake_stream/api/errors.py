@@ -100,7 +100,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         400: "Corrupt or empty media, or a malformed upload.",
         413: "File too large, video too long, or too many pixels.",
         415: "Not a supported image or video type.",
-        422: "Invalid parameters, or the file field is missing.",
+        422: "Invalid parameters, the file field is missing, or the analysis ran past its "
+        "time limit.",
         401: "No API key, or an unknown or revoked one (when auth is on).",
         429: "The key's rate limit is reached; see Retry-After.",
         503: "The model is not loaded yet, or too many requests are waiting.",

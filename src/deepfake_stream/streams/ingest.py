@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from ..media import VideoPicture
+from ..media import VideoPicture, upright_rotation
 from .session import StreamSession
 
 log = logging.getLogger(__name__)
@@ -84,5 +84,5 @@ class StreamReader:
                     ahead = time_s - (time.monotonic() - started)
                     if ahead > 0 and self._stop.wait(ahead):
                         return
-                rotation = int(round(frame.rotation)) % 360 if frame.rotation else 0
+                rotation = upright_rotation(frame.rotation)
                 self.session.offer(time_s, partial(VideoPicture, frame, rotation))

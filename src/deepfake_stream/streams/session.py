@@ -20,6 +20,7 @@ from typing import Any
 
 from ..config import StreamSettings
 from ..detection.faces import Tracker
+from ..errors import DeepfakeStreamError
 from ..media import Picture
 from ..metrics import STREAM_ALERTS, STREAM_FRAMES
 from ..pipeline import Analyzer
@@ -215,9 +216,17 @@ class StreamSession:
             picture = source()
             faces = self.analyzer.analyze_frame(picture, self._tracker)
             picture.release()
-        except Exception as exc:  # a bad frame is reported; the stream goes on
-            code = getattr(exc, "code", "corrupt_frame")
-            self._emit({"type": "error", "time_s": time_s, "code": code, "message": str(exc)})
+        except DeepfakeStreamError as exc:  # a bad frame is reported; the stream goes on
+            self._emit(
+                {"type": "error", "time_s": time_s, "code": exc.code, "message": exc.message}
+            )
+            return
+        except Exception as exc:  # a bug: logged and reported as one, and the stream goes on
+            log.exception("stream %s: analysing the frame at %.3f s failed", self.stream_id, time_s)
+            message = f"{type(exc).__name__}: {exc}"
+            self._emit(
+                {"type": "error", "time_s": time_s, "code": "internal_error", "message": message}
+            )
             return
         with self._lock:
             self.counters.frames_analysed += 1

@@ -7,25 +7,19 @@ from __future__ import annotations
 import io
 import logging
 import struct
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ...config import LimitSettings
-from ...errors import (
-    CorruptMediaError,
-    DeepfakeStreamError,
-    TooManyPixelsError,
-    UnsupportedMediaTypeError,
-)
+from ...errors import DeepfakeStreamError, UnsupportedMediaTypeError
 from ...jobs.webhooks import check_public_url
-from ...media import ImagePicture, MediaKind, sniff
+from ...media import SNIFF_BYTES, ImagePicture, MediaKind, decode_image, sniff
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
@@ -86,19 +80,11 @@ class StreamView(BaseModel):
 
 def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
     """A client's JPEG/PNG/WebP/BMP frame as a picture; the media errors otherwise."""
-    kind = sniff(data[:64])
-    if kind.kind is not MediaKind.IMAGE:
+    media_type = sniff(data[:SNIFF_BYTES])
+    if media_type.kind is not MediaKind.IMAGE:
         raise UnsupportedMediaTypeError("a stream frame must be an image (JPEG, PNG, WebP, BMP)")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > limits.max_image_pixels:
-                raise TooManyPixelsError(f"frame of {image.width}x{image.height} is too large")
-            rgb = np.asarray(image.convert("RGB"))
-    except DeepfakeStreamError:
-        raise
-    except Exception as exc:
-        raise CorruptMediaError(f"undecodable frame: {exc}") from exc
-    return ImagePicture(rgb)
+    picture, _ = decode_image(io.BytesIO(data), media_type, limits)
+    return picture
 
 
 def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
@@ -202,8 +188,11 @@ async def stream_socket(websocket: WebSocket) -> None:
     limits = state.settings.limits
 
     async def send_events() -> None:
-        while (event := await session.events.get_async()) is not None:
-            await websocket.send_json(event)
+        # A client that leaves while events are sent ends the stream through the receive loop;
+        # raised here, WebSocketDisconnect would reach uvicorn inside an ExceptionGroup.
+        with suppress(WebSocketDisconnect):
+            while (event := await session.events.get_async()) is not None:
+                await websocket.send_json(event)
 
     try:
         async with anyio.create_task_group() as tasks:
@@ -233,10 +222,13 @@ async def stream_socket(websocket: WebSocket) -> None:
                 )
     except WebSocketDisconnect:
         pass
-    try:
+    await _close(websocket)
+
+
+async def _close(websocket: WebSocket) -> None:
+    """Close normally, unless the client has closed or gone already."""
+    with suppress(RuntimeError, WebSocketDisconnect):
         await websocket.close(code=CLOSE_NORMAL)
-    except RuntimeError:
-        pass  # already closed by the client
 
 
 @router.websocket("/{stream_id}/events")
@@ -262,10 +254,11 @@ async def watch_stream(websocket: WebSocket, stream_id: str) -> None:
         async with anyio.create_task_group() as tasks:
 
             async def forward() -> None:
-                while (event := await buffer.get_async()) is not None:
-                    await websocket.send_json(event)
-                    if event["type"] == "ended":
-                        break
+                with suppress(WebSocketDisconnect):  # gone: the receive loop sees it too
+                    while (event := await buffer.get_async()) is not None:
+                        await websocket.send_json(event)
+                        if event["type"] == "ended":
+                            break
                 tasks.cancel_scope.cancel()
 
             tasks.start_soon(forward)
@@ -276,7 +269,4 @@ async def watch_stream(websocket: WebSocket, stream_id: str) -> None:
         pass
     finally:
         broadcaster.unsubscribe(stream_id, buffer)
-    try:
-        await websocket.close(code=CLOSE_NORMAL)
-    except RuntimeError:
-        pass
+    await _close(websocket)
