@@ -10,31 +10,15 @@ from deepfake_stream.cli import main
 from deepfake_stream.detection.weights import read_manifest
 from deepfake_stream.training.lofo import format_table, leave_one_family_out, run_settings
 from deepfake_stream.training.train import TrainSettings
+from support.training import tiny_train_settings
 
 SHARES = {"real": 0.5, "fake": 0.3, "sbi": 0.2}
-
-
-def tiny_settings(face_folder: Path, tmp_path: Path) -> TrainSettings:
-    return TrainSettings(
-        data=face_folder,
-        output=tmp_path / "weights",
-        name="tiny",
-        epochs=1,
-        batch_size=4,
-        samples_per_epoch=8,
-        validation_fraction=0.5,
-        seed=3,
-        draw_shares=SHARES,
-        landmarks_cache=tmp_path / "landmarks.npz",
-        workers=0,
-        checkpoint=tmp_path / "checkpoint.pt",
-    )
 
 
 def test_each_family_is_left_out_of_training_and_scored_on_validation(
     face_folder: Path, tmp_path: Path
 ) -> None:
-    settings = tiny_settings(face_folder, tmp_path)
+    settings = tiny_train_settings(face_folder, tmp_path, SHARES, samples_per_epoch=8)
     rows = leave_one_family_out(settings, command="test")
     assert [row.family for row in rows] == ["fake", "sbi"]
     for row in rows:
@@ -56,7 +40,7 @@ def test_each_family_is_left_out_of_training_and_scored_on_validation(
 def test_a_family_without_a_share_or_the_last_fake_family_cannot_be_left_out(
     face_folder: Path, tmp_path: Path
 ) -> None:
-    settings = tiny_settings(face_folder, tmp_path)
+    settings = tiny_train_settings(face_folder, tmp_path, SHARES, samples_per_epoch=8)
     with pytest.raises(ValueError, match="no share"):
         leave_one_family_out(settings, ["swap"])
     only_one = settings.model_copy(update={"draw_shares": {"real": 0.5, "fake": 0.5}})

@@ -10,12 +10,12 @@ from deepfake_stream.detection.model import get_spec
 from deepfake_stream.detection.weights import load_trained_detector
 from deepfake_stream.training.data import read_face_folder, split_by_group
 from deepfake_stream.training.train import (
-    TrainSettings,
     crop_landmarks,
     load_train_settings,
     train,
     warmup_cosine,
 )
+from support.training import tiny_train_settings
 
 SHARES = {"real": 0.5, "fake": 0.2, "sbi": 0.1, "swap": 0.1, "resolution": 0.05, "mouth": 0.05}
 
@@ -23,19 +23,7 @@ SHARES = {"real": 0.5, "fake": 0.2, "sbi": 0.1, "swap": 0.1, "resolution": 0.05,
 def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     face_folder: Path, tmp_path: Path
 ) -> None:
-    settings = TrainSettings(
-        data=face_folder,
-        output=tmp_path / "weights",
-        name="tiny",
-        epochs=1,
-        batch_size=4,
-        validation_fraction=0.5,
-        seed=3,
-        draw_shares=SHARES,
-        landmarks_cache=tmp_path / "landmarks.npz",
-        workers=0,
-        checkpoint=tmp_path / "checkpoint.pt",
-    )
+    settings = tiny_train_settings(face_folder, tmp_path, SHARES)
     size = get_spec(settings.architecture).preprocessing.input_size
     landmarks = crop_landmarks(read_face_folder(face_folder), size, settings.landmarks_cache)
     assert len(landmarks) >= 3 and all(p.shape == (5, 2) for p in landmarks.values())
