@@ -76,6 +76,22 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# A fresh Debian machine has none of the engine: as root with apt-get, install what is missing,
+# so that this one command is all a clean clone needs. Elsewhere, say what to install.
+missing=()
+for tool in podman runc mmdebstrap curl; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        log "installing ${missing[*]} from Debian's packages"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        fail "needs ${missing[*]}: install them (Debian: apt-get install ${missing[*]})"
+    fi
+fi
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
