@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from deepfake_stream.config import load_settings
+from support.processes import env_without_dfs, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -356,7 +357,7 @@ def entrypoint_command(dockerfile: Path, config: Path) -> list[str]:
 
 def entrypoint_env(dockerfile: Path, tmp_path: Path, port: int) -> dict[str, str]:
     """The image's environment, its /tmp paths moved under tmp_path, on a loopback port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DFS_")}
+    env = env_without_dfs()
     for key, value in image_env(dockerfile).items():
         if key == "PATH":
             continue  # the image's venv; here the one running the tests
@@ -373,12 +374,6 @@ def redis_listening() -> bool:
     with socket.socket() as probe:
         probe.settimeout(1.0)
         return probe.connect_ex(("127.0.0.1", 6379)) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:

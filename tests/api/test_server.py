@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,25 +12,13 @@ import httpx
 import pytest
 import torch
 
+from support.processes import env_without_dfs, free_port
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "default.yaml"
 EXECUTABLE = Path(sys.executable).parent / "deepfake-stream"
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without DFS_* overrides from outside the test, plus `extra`."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DFS_")}
-    env.update(extra)
-    return env
 
 
 def wait_ready(process: subprocess.Popen[bytes], base_url: str, stderr_log: Path) -> None:
@@ -55,7 +41,7 @@ def test_serve_analyses_uploads_and_stops_cleanly(fixtures: Path, tmp_path: Path
     base_url = f"http://127.0.0.1:{port}"
     uploads = tmp_path / "uploads"
     stderr_log = tmp_path / "stderr.log"
-    env = clean_env(
+    env = env_without_dfs(
         DFS_MODEL__ONNX_CACHE_DIR=str(tmp_path / "onnx"),
         DFS_SERVER__UPLOAD_DIR=str(uploads),
         DFS_DATABASE__URL=f"sqlite:///{tmp_path}/jobs.db",
@@ -106,7 +92,7 @@ def test_serve_refuses_a_missing_gpu(tmp_path: Path) -> None:
     completed = subprocess.run(
         [str(EXECUTABLE), "serve", "--config", str(CONFIG), "--port", str(free_port())],
         cwd=REPO,
-        env=clean_env(DFS_MODEL__DEVICE="cuda", DFS_MODEL__ONNX_CACHE_DIR=str(tmp_path)),
+        env=env_without_dfs(DFS_MODEL__DEVICE="cuda", DFS_MODEL__ONNX_CACHE_DIR=str(tmp_path)),
         capture_output=True,
         text=True,
         timeout=120,

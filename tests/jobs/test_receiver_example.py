@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,13 @@ from pathlib import Path
 import httpx
 
 from deepfake_stream.jobs.webhooks import new_signing_secret, sign
+from support.processes import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "webhook_receiver.py"
 
 
 def test_the_example_receiver_verifies_and_drops_duplicates() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     secret = new_signing_secret()
     process = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--port", str(port)],

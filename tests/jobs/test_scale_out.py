@@ -3,9 +3,7 @@ model) and a `worker` process, over real HTTP, Redis and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ import psutil
 import pytest
 
 from deepfake_stream.config import Settings
+from support.processes import env_without_dfs, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "default.yaml"
@@ -24,12 +23,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"  # as in conftest.py
 READY_TIMEOUT_S = 120.0
 # The API front loads no model: far under a worker's footprint.
 FRONT_MAX_RSS_MB = 300
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -52,8 +45,7 @@ def test_the_front_relays_analyses_to_workers(
     postgres_url: str,
 ) -> None:
     port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DFS_")}
-    env.update(
+    env = env_without_dfs(
         DFS_DATABASE__URL=postgres_url,
         DFS_STORAGE__MEDIA_DIR=str(tmp_path / "media"),
         DFS_QUEUE__BROKER="redis",

@@ -4,7 +4,6 @@ attempt recorded, and the SSRF guard."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from deepfake_stream.jobs.webhooks import (
     sign,
     verify,
 )
+from support.processes import free_port
 from support.receiver import ReceiverServer
 
 
@@ -108,9 +108,7 @@ def test_a_failing_receiver_is_retried_until_it_accepts(
 def test_a_receiver_that_never_answers_ends_failed_with_every_attempt_recorded(
     store: JobStore,
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     job_id = ended_job(store, f"http://127.0.0.1:{port}/hook")
     sender = WebhookSender(fast_settings(max_attempts=3), store, "w", lease_s=60)
     assert sender.deliver(job_id) is WebhookState.FAILED

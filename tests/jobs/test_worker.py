@@ -22,6 +22,7 @@ from deepfake_stream.jobs.store import JobStatus, JobStore, WebhookState, utcnow
 from deepfake_stream.jobs.webhooks import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
+from support.processes import env_without_dfs
 from support.receiver import ReceiverServer
 from support.settings import isolated, with_time_limit
 
@@ -218,8 +219,7 @@ def test_a_worker_killed_mid_job_loses_nothing(
     configured = job_settings(
         settings, tmp_path, broker="redis", redis_url=REDIS_URL, namespace=redis_namespace
     )
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DFS_")}
-    env.update(
+    env = env_without_dfs(
         DFS_DATABASE__URL=configured.database.url,
         DFS_STORAGE__MEDIA_DIR=str(configured.storage.media_dir),
         DFS_QUEUE__BROKER="redis",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from support.processes import env_without_dfs
 
 REPO = Path(__file__).resolve().parents[2]
 EXECUTABLE = Path(sys.executable).parent / "deepfake-stream"
@@ -14,8 +15,7 @@ SCHEMA = json.loads((REPO / "docs" / "stream-events.schema.json").read_text())
 
 
 def run_watch(*args: str, onnx_cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DFS_")}
-    env.update(
+    env = env_without_dfs(
         DFS_STREAMS__CLEAR_FPS="2",
         DFS_STREAMS__SUSPICIOUS_FPS="4",
         DFS_MODEL__ONNX_CACHE_DIR=str(onnx_cache),

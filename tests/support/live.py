@@ -4,9 +4,7 @@ process of its own, where the process itself is under test (its memory, its surv
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ import uvicorn
 from deepfake_stream.api import build_app
 from deepfake_stream.config import Settings
 from deepfake_stream.pipeline import Analyzer
+from support.processes import env_without_dfs, free_port
 
 START_TIMEOUT_S = 30.0
 PROCESS_READY_TIMEOUT_S = 120.0
@@ -55,13 +54,6 @@ def live_server(
         thread.join(timeout=60)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def server_process(
     folder: Path, config: Path, **env: str
@@ -69,14 +61,15 @@ def server_process(
     """`deepfake-stream serve` with its uploads, job media and job database under `folder`
     (log: folder/server.log), DFS_* overrides from `env`; stopped with SIGTERM."""
     port = free_port()
-    environment = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("DFS_")},
-        "DFS_SERVER__PORT": str(port),
-        "DFS_SERVER__UPLOAD_DIR": str(folder / "uploads"),
-        "DFS_STORAGE__MEDIA_DIR": str(folder / "media"),
-        "DFS_DATABASE__URL": f"sqlite:///{folder}/jobs.db",
-        **env,
-    }
+    environment = env_without_dfs(
+        **{
+            "DFS_SERVER__PORT": str(port),
+            "DFS_SERVER__UPLOAD_DIR": str(folder / "uploads"),
+            "DFS_STORAGE__MEDIA_DIR": str(folder / "media"),
+            "DFS_DATABASE__URL": f"sqlite:///{folder}/jobs.db",
+            **env,
+        }
+    )
     (folder / "uploads").mkdir(parents=True, exist_ok=True)
     with (folder / "server.log").open("wb") as log:
         process = subprocess.Popen(

@@ -1,0 +1,21 @@
+"""For tests that start processes: a free loopback port, and an environment without DFS_*
+overrides from outside the test."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def env_without_dfs(**extra: str) -> dict[str, str]:
+    """This environment without DFS_* settings overrides, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DFS_")}
+    env.update(extra)
+    return env
