@@ -84,22 +84,15 @@ class ServiceState:
             )
 
     def _stream_registry(self, analyzer: Analyzer, store: JobStore) -> StreamRegistry:
-        from ..jobs.webhooks import SECRET_NAME, new_signing_secret
+        from ..jobs.webhooks import signing_secret
         from ..streams.broadcast import Broadcaster
         from ..streams.registry import StreamRegistry
-
-        configured = self.settings.webhooks.secret
-
-        def secret() -> str:
-            if configured is not None:
-                return configured.get_secret_value()
-            return store.secret(SECRET_NAME, new_signing_secret)
 
         broadcaster = Broadcaster(
             self.settings.queue.namespace,
             self.settings.streams.redis_url,
             self.settings.webhooks,
-            secret,
+            lambda: signing_secret(self.settings.webhooks, store),
         )
         return StreamRegistry(analyzer, self.settings, broadcaster)
 
@@ -111,9 +104,6 @@ class ServiceState:
                 "live streams run where the model runs: this API front (queue.broker: redis) "
                 "has none; send streams to a `serve` with queue.broker: embedded"
             )
-        return self.streams or self._not_loaded()
-
-    def _not_loaded(self) -> StreamRegistry:
         self.ready_analyzer()  # raises: still loading, or failed
         raise NotReadyError("streams are starting; retry shortly")
 

@@ -103,12 +103,12 @@ def revoke_key(settings: Settings, key_id: str) -> bool:
 
 
 def webhook_secret(settings: Settings) -> str:
-    from .webhooks import SECRET_NAME, new_signing_secret
+    from .webhooks import signing_secret
 
-    if settings.webhooks.secret is not None:
+    if settings.webhooks.secret is not None:  # no database to open
         return settings.webhooks.secret.get_secret_value()
     store = JobStore(settings.database.url)
     try:
-        return store.secret(SECRET_NAME, new_signing_secret)
+        return signing_secret(settings.webhooks, store)
     finally:
         store.close()

@@ -62,6 +62,14 @@ def new_signing_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def signing_secret(settings: WebhookSettings, store: JobStore) -> str:
+    """The secret webhooks are signed with: the configured one, else the one the store keeps
+    (made on first use, so that every process of a deployment signs alike)."""
+    if settings.secret is not None:
+        return settings.secret.get_secret_value()
+    return store.secret(SECRET_NAME, new_signing_secret)
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -211,11 +219,7 @@ class WebhookSender:
         self.store = store
         self.worker_id = worker_id
         self.lease_s = lease_s
-        self.secret = (
-            settings.secret.get_secret_value()
-            if settings.secret is not None
-            else store.secret(SECRET_NAME, new_signing_secret)
-        )
+        self.secret = signing_secret(settings, store)
         self._closing = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dfs-webhook")
         self._client = webhook_client(settings)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..config import StreamSettings
@@ -312,12 +312,7 @@ class StreamSession:
     def _emit(self, event: Event) -> None:
         self._last_event = time.monotonic()
         with self._lock:
-            counters = {
-                "frames_received": self.counters.frames_received,
-                "frames_analysed": self.counters.frames_analysed,
-                "frames_dropped": self.counters.frames_dropped,
-                "events_dropped": self.counters.events_dropped,
-            }
+            counters = asdict(self.counters)
         full = {
             "v": PROTOCOL_VERSION,
             "stream": self.stream_id,

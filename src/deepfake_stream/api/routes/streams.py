@@ -8,6 +8,7 @@ import io
 import logging
 import struct
 from contextlib import suppress
+from dataclasses import asdict
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
@@ -93,16 +94,12 @@ def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
 
 def _view_of(running: RunningStream) -> StreamView:
     session = running.session
-    counters = session.counters
     return StreamView(
         id=session.stream_id,
         source=session.source,
         created_at=running.created_at,
         sampling_fps=session.sampling_fps,
-        frames_received=counters.frames_received,
-        frames_analysed=counters.frames_analysed,
-        frames_dropped=counters.frames_dropped,
-        events_dropped=counters.events_dropped,
+        **asdict(session.counters),
         people=[PersonView(**person) for person in session.people()],
     )
 
