@@ -463,16 +463,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _lofo(args: argparse.Namespace) -> int:
-    from .training.lofo import format_table, leave_one_family_out
+    from .training.lofo import format_table, leave_one_family_out, plan_runs
     from .training.train import load_train_settings
 
     settings = load_train_settings(args.config)
-    command = f"deepfake-stream lofo --config {args.config}"
     try:
-        rows = leave_one_family_out(settings, args.families, command=command)
-    except ValueError as exc:
+        runs = plan_runs(settings, args.families)
+    except ValueError as exc:  # before any training: a failure during it is no usage error
         print(f"deepfake-stream: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    rows = leave_one_family_out(runs, command=f"deepfake-stream lofo --config {args.config}")
     print("\n".join(format_table(rows)))
     return EXIT_OK
 

@@ -8,7 +8,12 @@ from pydantic import ValidationError
 
 from deepfake_stream.cli import main
 from deepfake_stream.detection.weights import read_manifest
-from deepfake_stream.training.lofo import format_table, leave_one_family_out, run_settings
+from deepfake_stream.training.lofo import (
+    format_table,
+    leave_one_family_out,
+    plan_runs,
+    run_settings,
+)
 from deepfake_stream.training.train import TrainSettings
 from support.training import tiny_train_settings
 
@@ -19,7 +24,7 @@ def test_each_family_is_left_out_of_training_and_scored_on_validation(
     face_folder: Path, tmp_path: Path
 ) -> None:
     settings = tiny_train_settings(face_folder, tmp_path, SHARES, samples_per_epoch=8)
-    rows = leave_one_family_out(settings, command="test")
+    rows = leave_one_family_out(plan_runs(settings), command="test")
     assert [row.family for row in rows] == ["fake", "sbi"]
     for row in rows:
         manifest = read_manifest(Path(row.manifest))
@@ -42,7 +47,7 @@ def test_a_family_without_a_share_or_the_last_fake_family_cannot_be_left_out(
 ) -> None:
     settings = tiny_train_settings(face_folder, tmp_path, SHARES, samples_per_epoch=8)
     with pytest.raises(ValueError, match="no share"):
-        leave_one_family_out(settings, ["swap"])
+        plan_runs(settings, ["swap"])
     only_one = settings.model_copy(update={"draw_shares": {"real": 0.5, "fake": 0.5}})
     with pytest.raises(ValidationError, match="at least one fake family"):
         run_settings(only_one, "fake")

@@ -54,19 +54,28 @@ def families_of(settings: TrainSettings) -> list[str]:
     return [f for f, share in settings.draw_shares.items() if f != REAL_FAMILY and share > 0]
 
 
-def leave_one_family_out(
-    settings: TrainSettings, families: Sequence[str] | None = None, command: str | None = None
-) -> list[LeftOutFamily]:
-    """Train once per family left out (all the config's fake families, or those given), and
-    write the table beside the releases. A family needs another to train on: a config with a
-    single fake family has nothing to leave out."""
+def plan_runs(
+    settings: TrainSettings, families: Sequence[str] | None = None
+) -> list[TrainSettings]:
+    """The config of each run (every fake family of the config, or those given), all checked
+    before any trains: a family without a share, or one whose run would have no fake family
+    left to train on, is a ValueError here rather than after hours of training."""
     chosen = list(families) if families is not None else families_of(settings)
     unknown = sorted(set(chosen) - set(families_of(settings)))
     if unknown:
         raise ValueError(f"families {unknown} have no share in the config's draw_shares")
+    return [run_settings(settings, family) for family in chosen]
+
+
+def leave_one_family_out(
+    runs: Sequence[TrainSettings], command: str | None = None
+) -> list[LeftOutFamily]:
+    """Train each planned run (plan_runs) and write the table beside the releases."""
     rows = []
-    for family in chosen:
-        manifest_path = train(run_settings(settings, family), command=command)
+    for run in runs:
+        family = run.leave_out
+        assert family is not None  # plan_runs sets it
+        manifest_path = train(run, command=command)
         metrics = read_manifest(manifest_path).family_metrics
         if family not in metrics:
             raise ValueError(f"validation holds no sample of family {family!r}")
@@ -83,8 +92,10 @@ def leave_one_family_out(
                 manifest=str(manifest_path),
             )
         )
-    table = settings.output / LOFO_FOLDER / TABLE_FILE
-    table.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
+    if runs:
+        (runs[0].output / TABLE_FILE).write_text(
+            json.dumps([asdict(row) for row in rows], indent=2) + "\n"
+        )
     return rows
 
 
