@@ -165,19 +165,24 @@ torch_source() {
     TORCH_FROM="$torch_index (PyTorch's CPU index does not answer here)"
 }
 
+# Builds DOCKERFILE as IMAGE (log: $WORK/LOG); further args go to podman build. --format docker
+# keeps the HEALTHCHECK (OCI images have none); --network host and the CA secret let pip
+# through this machine's re-signing proxy.
+podman_build() {  # DOCKERFILE IMAGE LOG ARGS...
+    local dockerfile=$1 image=$2 log_file=$WORK/$3
+    shift 3
+    podman build --format docker --network host --secret "id=ca,src=$CA_BUNDLE" "$@" \
+        -f "$dockerfile" -t "$image" . >"$log_file" 2>&1 \
+        || { tail -40 "$log_file" >&2; fail "building $dockerfile failed (log: $log_file)"; }
+}
+
 step_build() {
     local base start
     base=$(base_image)
     torch_source
     log "building $IMAGE from $base; torch from $TORCH_FROM"
     start=$(now)
-    # --format docker keeps the HEALTHCHECK (OCI images have none); --network host and the CA
-    # secret let pip through this machine's re-signing proxy.
-    podman build --format docker --network host \
-        --secret "id=ca,src=$CA_BUNDLE" \
-        --build-arg "BASE_IMAGE=$base" "${BUILD_ARGS[@]}" \
-        -f docker/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
-        || { tail -40 "$WORK/build.log" >&2; fail "build failed (log: $WORK/build.log)"; }
+    podman_build docker/Dockerfile "$IMAGE" build.log --build-arg "BASE_IMAGE=$base" "${BUILD_ARGS[@]}"
     figure "build time (s)" "$(since "$start")"
     figure "base image" "$base"
     image_figures
@@ -508,10 +513,7 @@ step_gpu() {
         args=("${BUILD_ARGS[@]}")
     fi
     start=$(now)
-    podman build --format docker --network host --secret "id=ca,src=$CA_BUNDLE" \
-        --build-arg "CUDA_IMAGE=$base" "${args[@]}" \
-        -f docker/Dockerfile.gpu -t "$image" . >"$WORK/build-gpu.log" 2>&1 \
-        || { tail -40 "$WORK/build-gpu.log" >&2; fail "GPU build failed (log: $WORK/build-gpu.log)"; }
+    podman_build docker/Dockerfile.gpu "$image" build-gpu.log --build-arg "CUDA_IMAGE=$base" "${args[@]}"
     figure "GPU image build time (s), on $base" "$(since "$start")"
     figure "GPU image size" "$(($(podman image inspect --format '{{.Size}}' "$image") / 1000000)) MB ($image)"
     # The GPU overlay's worker, with the overlay's ConfigMap as its config.
