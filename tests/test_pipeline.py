@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deepfake_stream.config import Settings, load_settings
 from deepfake_stream.detection.aggregate import Verdict
 from deepfake_stream.errors import AnalysisTimeoutError, CorruptMediaError
-from deepfake_stream.pipeline import UNTRAINED_WARNING, AnalysisOptions, Analyzer
+from deepfake_stream.media import load_media
+from deepfake_stream.pipeline import (
+    UNTRAINED_WARNING,
+    AnalysisOptions,
+    Analyzer,
+    BackgroundScoring,
+)
 from deepfake_stream.schema import AnalysisResult
 from support.settings import with_time_limit
 
@@ -138,3 +146,36 @@ def test_an_analysis_past_its_time_limit_stops_with_its_own_error(
     assert raised.value.code == "analysis_timeout" and raised.value.http_status == 422
     assert "time limit of 0.05 s" in raised.value.message
     assert analyzer.settings.limits.max_analysis_s == 120.0  # the shared analyzer is untouched
+
+
+def test_background_scoring_gives_each_kept_face_its_own_scores(
+    analyzer: Analyzer, fixtures: Path
+) -> None:
+    """Faces are scored batch by batch while detection goes on; tracking then drops some and
+    orders the rest: each kept face must still get the scores of its own crop."""
+    sampling = analyzer.settings.sampling.model_copy(
+        update={"segments": 3, "frames_per_segment": 2}
+    )
+    media = load_media(fixtures / "two_people_2s.mp4", analyzer.settings.limits, sampling)
+    found = analyzer.faces.detect(
+        [frame.picture for frame in media.frames], analyzer.settings.faces.detect_short_side
+    )
+    everyone = [face for faces in found for face in faces]
+    kept = everyone[::-1][::2]  # a subset, in another order than scored
+    assert len(kept) >= 3
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scoring = BackgroundScoring(pool, analyzer.score_crops)
+        scoring.submit(found[:2])
+        scoring.submit([[], []])  # a batch of frames without faces
+        scoring.submit(found[2:])
+        scoring.wait()
+        got = scoring.scores_of(kept, analyzer.branches)
+        nobody = scoring.scores_of([], analyzer.branches)
+    direct = analyzer.score_crops(np.stack([face.crop for face in kept]))
+    np.testing.assert_allclose(got.fused, direct.fused, rtol=1e-5, atol=1e-6)
+    for branch in analyzer.branches:
+        np.testing.assert_allclose(
+            got.per_branch[branch], direct.per_branch[branch], rtol=1e-5, atol=1e-6
+        )
+    assert len(nobody.fused) == 0 and all(len(v) == 0 for v in nobody.per_branch.values())
+    assert scoring.busy_seconds > 0
