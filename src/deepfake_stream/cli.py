@@ -1,5 +1,5 @@
-"""The deepfake-stream command: analyze, serve, worker, keys, webhooks, info, eval, train,
-fuse, export-onnx, bench.
+"""The deepfake-stream command: analyze, serve, worker, keys, webhooks, info, eval, calibrate,
+train, fuse, export-onnx, bench.
 
 Exit codes:
   0  success (and, with --fail-on-fake, no file was judged fake)
@@ -130,6 +130,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluation.add_argument("--sample", type=int, help="crops: at most this many, drawn at random")
 
+    calibration = with_config(
+        commands.add_parser(
+            "calibrate",
+            help="lower the real threshold so that unseen methods' fakes are rarely called real",
+        )
+    )
+    calibration.add_argument(
+        "media", type=Path, help="media folder with real/ and fake/ (kept out of training)"
+    )
+    calibration.add_argument(
+        "--max-missed-fake-rate",
+        type=float,
+        default=None,
+        help="share of its fakes allowed below the real threshold (default 0.10)",
+    )
+    calibration.add_argument(
+        "--write", action="store_true", help="store it in the manifest the config's thresholds use"
+    )
+
     export = with_config(
         commands.add_parser("export-onnx", help="export the configured model to ONNX")
     )
@@ -203,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _info(args, settings)
         if args.command == "eval":
             return _eval(args, settings)
+        if args.command == "calibrate":
+            return _calibrate(args, settings)
         if args.command == "export-onnx":
             return _export_onnx(args, settings)
         return _bench(args, settings)
@@ -440,6 +461,45 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("\n".join(summary_lines(summary)))
         print(f"report: {args.output / 'report.json'}")
+    return EXIT_OK
+
+
+def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from .training.calibrate import calibrate, summary_lines, thresholds_manifest
+    from .training.metrics import DEFAULT_MAX_MISSED_FAKE_RATE
+
+    rate = (
+        DEFAULT_MAX_MISSED_FAKE_RATE
+        if args.max_missed_fake_rate is None
+        else args.max_missed_fake_rate
+    )
+    if not 0.0 <= rate < 1.0:
+        print("deepfake-stream: --max-missed-fake-rate must be in [0, 1)", file=sys.stderr)
+        return EXIT_USAGE
+    if not _is_folder(args.media):
+        return EXIT_USAGE
+    thresholds_manifest(settings)  # a config that cannot be calibrated fails before any work
+    analyzer = _quiet_analyzer(settings)
+    command = f"deepfake-stream calibrate {args.media} --max-missed-fake-rate {rate}" + (
+        f" --config {args.config}" if args.config else ""
+    )
+    with tqdm(desc="calibrate", unit="file", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            outcome = calibrate(settings, analyzer, args.media, rate, args.write, command, progress)
+        except ValueError as exc:
+            print(f"deepfake-stream: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        finally:
+            analyzer.close()
+    print("\n".join(summary_lines(outcome)))
     return EXIT_OK
 
 

@@ -83,6 +83,9 @@ class LoadedModel:
     temperature: float  # logits are divided by this before the sigmoid
     real_below: float  # verdict thresholds in force
     fake_at_or_above: float
+    # The real threshold chosen on validation, when a calibration on methods outside the
+    # training data lowered it (and the config does not override it); else None.
+    validation_real_below: float | None
     crop_margin: float  # face crop geometry in force (see faces.square_crop_box)
     crop_offset_y: float
     max_native_side: int | None  # face regions wider than this are reduced to it first
@@ -193,6 +196,22 @@ def _load_malloc_trim() -> Callable[[], None]:
 release_free_memory = _load_malloc_trim()
 
 
+def calibrated_real_warning(
+    probability: float | None, real_below: float, validation_real_below: float | None
+) -> str | None:
+    """Why a file the validation threshold would call real is `uncertain`: the real
+    threshold was calibrated on methods the model was not trained on (training/calibrate)."""
+    if probability is None or validation_real_below is None:
+        return None
+    if not real_below <= probability < validation_real_below:
+        return None
+    return (
+        f"no sign of the manipulations the model was trained on (probability {probability:.3f}"
+        f", under the {validation_real_below:.3f} chosen on validation), but methods it was not "
+        f"trained on score this low too: only below {real_below:.3f} is the verdict real"
+    )
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
@@ -249,6 +268,13 @@ class Analyzer:
             if manifest
             else UNTRAINED_THRESHOLDS
         )
+        calibration = (
+            self.fusion.calibration
+            if self.fusion is not None
+            else manifest.calibration
+            if manifest
+            else None
+        )
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
@@ -261,6 +287,9 @@ class Analyzer:
             fake_at_or_above=settings.verdict.fake_at_or_above
             if settings.verdict.fake_at_or_above is not None
             else fake_at,
+            validation_real_below=calibration.validation_real_below
+            if calibration is not None and settings.verdict.real_below is None
+            else None,
             crop_margin=face_settings.margin,
             crop_offset_y=face_settings.crop_offset_y,
             max_native_side=face_settings.max_native_side,
@@ -552,6 +581,11 @@ class Analyzer:
         thresholds = (self.model.real_below, self.model.fake_at_or_above)
         verdict = verdict_for(summary.probability, *thresholds)
         warnings = list(media.warnings)
+        unvouched = calibrated_real_warning(
+            summary.probability, self.model.real_below, self.model.validation_real_below
+        )
+        if unvouched is not None:
+            warnings.append(unvouched)
         novelty = None
         if scores.novelty is not None:
             voting = [

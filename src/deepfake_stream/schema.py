@@ -107,7 +107,9 @@ class SettingsUsed(_Schema):
 
 
 class Timings(_Schema):
-    """Wall time per stage. Decoding runs alongside detection, so the stages can add up to
+    """Time per stage: decode_ms until the last frame was decoded; detect_ms and classify_ms
+    the time each stage was busy. Decoding, detection and classification overlap (each
+    detected batch is classified while the next is detected), so the stages can add up to
     more than total_ms."""
 
     decode_ms: float

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.numpy import load_file, save_file
 
 from ..errors import WeightsError
-from .weights import Thresholds, sha256_file
+from .weights import RealCalibration, Thresholds, sha256_file
 
 
 class Branch(StrEnum):
@@ -91,6 +91,7 @@ class FusionManifest(BaseModel):
     weights: dict[Branch, float]  # fusion weight of each branch's calibrated logit
     temperature: float = Field(default=1.0, gt=0.0)  # of the weighted mean
     thresholds: Thresholds  # for the fused probability
+    calibration: RealCalibration | None = None  # set when real_below was calibrated
     disagreement: float = Field(default=DEFAULT_DISAGREEMENT, gt=0.5, le=1.0)
     novelty: NoveltyReference | None = None  # of the face branch's embeddings
     fitted_on: str  # the validation data the weights and thresholds were fitted on

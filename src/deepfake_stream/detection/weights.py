@@ -34,6 +34,25 @@ class Thresholds(BaseModel):
     fake_at_or_above: float = Field(ge=0.0, le=1.0)  # at or above which it is "fake"
 
 
+class RealCalibration(BaseModel):
+    """How the "real" threshold was lowered on media from manipulation methods the model was
+    not trained on (`deepfake-stream calibrate`, training/calibrate.py). Validation only says
+    how often the model misses fakes like those it learnt; a model that calls unseen methods
+    real needs a stricter "real" than that to keep its `real` verdicts honest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validation_real_below: float = Field(ge=0.0, le=1.0)  # chosen on validation, before this
+    real_below: float = Field(ge=0.0, le=1.0)  # in force; never above validation_real_below
+    max_missed_fake_rate: float = Field(ge=0.0, lt=1.0)  # the rule: fakes below real_below
+    data: str  # the media folder it was calibrated on, by name
+    fakes: int
+    reals: int
+    fakes_below_by_family: dict[str, float]  # share of each family's fakes below real_below
+    reals_below: float  # share of that folder's reals below real_below ("real")
+    command: str
+
+
 class WeightsManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,6 +69,7 @@ class WeightsManifest(BaseModel):
     crop_jpeg_quality: int | None = None  # ...and the JPEG encode every crop ends with
     temperature: float = Field(default=1.0, gt=0.0)  # logits are divided by this
     thresholds: Thresholds
+    calibration: RealCalibration | None = None  # set when real_below was calibrated
     training_data: str  # what it was trained on, with the data's terms
     training_command: str  # exact command that produced the file
     trained_on: str  # hardware

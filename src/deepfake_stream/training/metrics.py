@@ -288,18 +288,29 @@ def select_thresholds(
             raise ValueError("error rates must be in [0, 1)")
     y, p = _as_probabilities(labels, probabilities)
     _require_both_classes(y, "threshold selection")
-    values, fakes, reals = _counts_by_value(y, p)
+    values, _, reals = _counts_by_value(y, p)
     cuts = np.append(values, np.nextafter(values[-1], np.inf))
-    # Reals at or above each cut, and fakes below it.
     reals_at_or_above = np.append(np.cumsum(reals[::-1])[::-1], 0.0)
-    fakes_below = np.append(0.0, np.cumsum(fakes))
     false_fake_rate = reals_at_or_above / reals.sum()
-    missed_fake_rate = fakes_below / fakes.sum()
     t2 = float(cuts[np.flatnonzero(false_fake_rate <= max_false_fake_rate)[0]])
-    t1 = float(cuts[np.flatnonzero(missed_fake_rate <= max_missed_fake_rate)[-1]])
+    t1 = real_cut(p[y == 1], max_missed_fake_rate)
     if t1 <= t2:
         return ThresholdChoice(t1, t2, "band")
     return ThresholdChoice(t2, t2, "single_cut")
+
+
+def real_cut(fake_probabilities: ArrayLike, max_missed_fake_rate: float) -> float:
+    """The highest cut c such that at most max_missed_fake_rate of these fakes have p < c:
+    the "real" threshold that misses no more of them than that. It is one of their
+    probabilities (the rate is below 1, so some fake must stay at or above the cut)."""
+    if not 0.0 <= max_missed_fake_rate < 1.0:
+        raise ValueError("error rates must be in [0, 1)")
+    fakes = np.sort(np.asarray(fake_probabilities, dtype=np.float64).ravel())
+    if fakes.size == 0:
+        raise ValueError("a real threshold needs at least one fake")
+    # Missed with the cut at fakes[k]: the k fakes below it (fewer, if fakes[k] is tied).
+    missed_rate = np.arange(fakes.size) / fakes.size
+    return float(fakes[np.flatnonzero(missed_rate <= max_missed_fake_rate)[-1]])
 
 
 def choose_thresholds(

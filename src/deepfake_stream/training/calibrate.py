@@ -1,0 +1,156 @@
+"""Calibrating the "real" verdict on media from methods the model was not trained on.
+
+Validation data says how often a model misses fakes like those it learnt from. It says
+nothing about methods it never saw, which a DFDC-trained face model calls real, often more
+confidently than real faces (weights/README.md). `deepfake-stream calibrate --media DIR`
+runs every file under DIR's real/ and fake/ folders through the service's own Analyzer and
+lowers real_below to the highest cut that leaves at most max_missed_fake_rate of DIR's fakes
+below it. It never raises real_below and never touches fake_at_or_above, so a calibration
+turns `real` verdicts into `uncertain` and nothing else.
+
+With write, the new threshold and a record of how it was chosen go into the manifest whose
+thresholds the config uses: the fusion manifest when the config fuses branches, else the
+face weights' manifest. The weights files are untouched, so every sha256 still holds.
+Calibrate on data that is kept out of training (a cross-method set such as
+../shared/media-beyond-dfdc), and judge the result on data that was not used here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from ..config import Settings
+from ..detection.fusion import read_fusion_manifest
+from ..detection.weights import RealCalibration, Thresholds, read_manifest
+from ..errors import ConfigError
+from ..pipeline import Analyzer
+from .evaluate import Progress, Scores, score_media
+from .metrics import DEFAULT_MAX_MISSED_FAKE_RATE, real_cut
+
+# Results report probabilities to 4 decimals (pipeline), while verdicts use the exact value:
+# the cut is lowered by half that step so that the fakes it comes from stay at or above it.
+REPORTED_PROBABILITY_STEP = 1e-4
+
+
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    manifest: Path  # the manifest whose thresholds the config uses
+    calibration: RealCalibration
+    written: bool
+
+
+def thresholds_manifest(settings: Settings) -> Path:
+    """The manifest whose thresholds the config's verdicts use."""
+    if settings.verdict.real_below is not None:
+        raise ConfigError(
+            "verdict.real_below is set in the config and overrides every manifest: "
+            "remove it to calibrate the manifest's threshold"
+        )
+    if settings.fusion.manifest is not None:
+        return settings.fusion.manifest
+    if settings.model.weights is None:
+        raise ConfigError("an untrained model has no thresholds to calibrate")
+    return settings.model.weights
+
+
+def calibration_from_scores(
+    scores: Scores,
+    validation_real_below: float,
+    max_missed_fake_rate: float,
+    data: str,
+    command: str,
+) -> RealCalibration:
+    """The real threshold these scores call for (files with a face only), as a record."""
+    scored = [
+        (label, family, probability)
+        for name, label, family, probability in zip(
+            scores.names, scores.labels, scores.families, scores.probabilities, strict=True
+        )
+        if name not in scores.no_face
+    ]
+    fakes = np.array([p for label, _, p in scored if label == 1])
+    reals = np.array([p for label, _, p in scored if label == 0])
+    if not fakes.size:
+        raise ValueError(f"no fake with a face in {data}: nothing to calibrate on")
+    cut = max(0.0, real_cut(fakes, max_missed_fake_rate) - REPORTED_PROBABILITY_STEP / 2)
+    real_below = min(validation_real_below, cut)
+    families = Counter(family for label, family, _ in scored if label == 1)
+    below = Counter(family for label, family, p in scored if label == 1 and p < real_below)
+    return RealCalibration(
+        validation_real_below=validation_real_below,
+        real_below=real_below,
+        max_missed_fake_rate=max_missed_fake_rate,
+        data=data,
+        fakes=int(fakes.size),
+        reals=int(reals.size),
+        fakes_below_by_family={
+            family: round(below[family] / count, 4) for family, count in sorted(families.items())
+        },
+        reals_below=round(float(np.mean(reals < real_below)), 4) if reals.size else 0.0,
+        command=command,
+    )
+
+
+def calibrate(
+    settings: Settings,
+    analyzer: Analyzer,
+    media: Path,
+    max_missed_fake_rate: float = DEFAULT_MAX_MISSED_FAKE_RATE,
+    write: bool = False,
+    command: str = "",
+    progress: Progress | None = None,
+) -> CalibrationOutcome:
+    """Score media with the analyzer (built from settings), choose real_below, and with write
+    store it in the manifest that supplies the config's thresholds."""
+    path = thresholds_manifest(settings)
+    manifest: BaseModel
+    if settings.fusion.manifest is not None:
+        fusion = read_fusion_manifest(path)
+        manifest, thresholds, previous = fusion, fusion.thresholds, fusion.calibration
+    else:
+        weights = read_manifest(path)
+        manifest, thresholds, previous = weights, weights.thresholds, weights.calibration
+    # Recalibrating starts again from the validation threshold, not from the last calibration.
+    validation_real_below = (
+        previous.validation_real_below if previous is not None else thresholds.real_below
+    )
+    scores = score_media(media, analyzer, progress)
+    calibration = calibration_from_scores(
+        scores, validation_real_below, max_missed_fake_rate, media.name, command
+    )
+    if write:
+        updated = manifest.model_copy(
+            update={
+                "thresholds": Thresholds(
+                    real_below=calibration.real_below,
+                    fake_at_or_above=thresholds.fake_at_or_above,
+                ),
+                "calibration": calibration,
+            }
+        )
+        path.write_text(updated.model_dump_json(indent=2) + "\n")
+    return CalibrationOutcome(path, calibration, write)
+
+
+def summary_lines(outcome: CalibrationOutcome) -> list[str]:
+    record = outcome.calibration
+    by_family = record.fakes_below_by_family.items()
+    lines = [
+        f"real_below {record.validation_real_below:.4f} (validation) -> {record.real_below:.4f}"
+        f" (at most {record.max_missed_fake_rate:.0%} of the {record.fakes} fakes of "
+        f"{record.data} below it)",
+        "fakes below it, by family: "
+        + ", ".join(f"{family} {share:.0%}" for family, share in by_family),
+        f"reals below it (verdict real): {record.reals_below:.0%} of {record.reals}",
+    ]
+    lines.append(
+        f"written to {outcome.manifest}"
+        if outcome.written
+        else f"not written (add --write to store it in {outcome.manifest})"
+    )
+    return lines

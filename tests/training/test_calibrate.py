@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deepfake_stream.cli import EXIT_CONFIG, EXIT_USAGE, main
+from deepfake_stream.config import Settings
+from deepfake_stream.detection.weights import read_manifest
+from deepfake_stream.errors import ConfigError
+from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.training.calibrate import (
+    REPORTED_PROBABILITY_STEP,
+    calibrate,
+    calibration_from_scores,
+    thresholds_manifest,
+)
+from deepfake_stream.training.evaluate import NO_FACE_PROBABILITY, Scores
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "weights" / "srm-lite0-dfdc.json"
+
+
+def scores_of(rows: list[tuple[str, int, str, float]], no_face: list[str]) -> Scores:
+    scores = Scores()
+    for name, label, family, probability in rows:
+        scores.names.append(name)
+        scores.labels.append(label)
+        scores.families.append(family)
+        scores.probabilities.append(probability)
+    scores.no_face = no_face
+    return scores
+
+
+def test_the_real_threshold_leaves_at_most_the_allowed_share_of_fakes_below_it() -> None:
+    fakes = [(f"swap_{i}.mp4", 1, "swap", p) for i, p in enumerate([0.01, 0.03, 0.2, 0.4, 0.9])]
+    heads = [(f"head_{i}.mp4", 1, "head", p) for i, p in enumerate([0.02, 0.05, 0.06, 0.3, 0.7])]
+    reals = [(f"real_{i}.mp4", 0, "real", p) for i, p in enumerate([0.001, 0.025, 0.5])]
+    blank = [("head_blank.mp4", 1, "head", NO_FACE_PROBABILITY)]
+    scores = scores_of(fakes + heads + reals + blank, no_face=["head_blank.mp4"])
+    record = calibration_from_scores(scores, 0.55, 0.2, "set", "cmd")
+    # 10 fakes with a face (the faceless one does not count), 2 may fall below: the cut is the
+    # third lowest fake probability, less half the step results are rounded to.
+    assert record.fakes == 10 and record.reals == 3
+    assert record.real_below == pytest.approx(0.03 - REPORTED_PROBABILITY_STEP / 2)
+    assert record.fakes_below_by_family == {"head": 0.2, "swap": 0.2}
+    assert record.reals_below == pytest.approx(2 / 3, abs=1e-4)
+    assert record.validation_real_below == 0.55
+    # Never above the validation threshold: calibration only takes `real` verdicts away.
+    assert calibration_from_scores(scores, 0.02, 0.2, "set", "cmd").real_below == 0.02
+    with pytest.raises(ValueError, match="no fake"):
+        calibration_from_scores(scores_of(reals, []), 0.5, 0.1, "set", "cmd")
+
+
+@pytest.fixture
+def own_weights(tmp_path: Path) -> Path:
+    """A copy of the shipped release that a test may rewrite."""
+    manifest = read_manifest(SHIPPED)
+    shutil.copy(SHIPPED, tmp_path / SHIPPED.name)
+    shutil.copy(SHIPPED.parent / manifest.file, tmp_path / manifest.file)
+    return tmp_path / SHIPPED.name
+
+
+@pytest.fixture
+def media(fixtures: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "unseen-methods"
+    for folder, name, as_name in [
+        ("fake", "fake_dfdc_2s.mp4", "dfdc_clip.mp4"),
+        ("fake", "noface.jpg", "gan_blank.jpg"),  # no face: left out, not counted
+        ("real", "real_hdtf_2s.mp4", "hdtf.mp4"),
+        ("real", "photo.jpg", "photo.jpg"),
+    ]:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(fixtures / name, root / folder / as_name)
+    return root
+
+
+def test_calibrate_writes_the_threshold_the_service_then_uses(
+    settings: Settings, own_weights: Path, media: Path
+) -> None:
+    configured = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"weights": own_weights})}
+    )
+    validation_real_below = read_manifest(own_weights).thresholds.real_below
+    analyzer = Analyzer(configured)
+    try:
+        fake = analyzer.analyze(media / "fake" / "dfdc_clip.mp4").probability
+        outcome = calibrate(configured, analyzer, media, 0.0, write=True, command="test")
+    finally:
+        analyzer.close()
+    assert fake is not None
+    record = outcome.calibration
+    assert outcome.manifest == own_weights and record.fakes == 1 and record.reals == 2
+    # No fake may fall below: the cut is the one fake's own probability, unless that is above
+    # the validation threshold already.
+    expected = min(fake - REPORTED_PROBABILITY_STEP / 2, validation_real_below)
+    assert record.real_below == pytest.approx(expected, abs=1e-6)
+    written = read_manifest(own_weights)
+    assert written.thresholds.real_below == record.real_below
+    assert written.thresholds.fake_at_or_above == read_manifest(SHIPPED).thresholds.fake_at_or_above
+    assert written.calibration == record and written.sha256 == read_manifest(SHIPPED).sha256
+
+    # The service loads the rewritten manifest (the weights' sha256 still holds) and uses it.
+    calibrated = Analyzer(configured)
+    try:
+        assert calibrated.model.real_below == record.real_below
+        assert calibrated.model.validation_real_below == validation_real_below
+        result = calibrated.analyze(media / "fake" / "dfdc_clip.mp4")
+        assert result.verdict.value != "real"
+        assert result.settings.real_below == record.real_below
+        # Calibrating again starts from the validation threshold, not from the last result.
+        again = calibrate(configured, calibrated, media, 0.5, write=False, command="test")
+    finally:
+        calibrated.close()
+    assert again.calibration.validation_real_below == validation_real_below
+    assert read_manifest(own_weights) == written  # not written without write
+
+
+def test_a_file_between_the_two_real_thresholds_says_why_it_is_uncertain(
+    settings: Settings, own_weights: Path, fixtures: Path, media: Path
+) -> None:
+    configured = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"weights": own_weights})}
+    )
+    analyzer = Analyzer(configured)
+    try:
+        real = analyzer.analyze(fixtures / "real_hdtf_2s.mp4")
+        assert real.verdict.value == "real" and real.probability is not None
+        # Calibrate on a set whose one fake scores above this real clip: the clip is then
+        # under the validation threshold but not under the calibrated one.
+        (media / "fake" / "dfdc_clip.mp4").unlink()
+        shutil.copy(fixtures / "real_hdtf_2s.mp4", media / "fake" / "lookalike.mp4")
+        shutil.copy(fixtures / "fake_dfdc_2s.mp4", media / "fake" / "dfdc_clip.mp4")
+        calibrate(configured, analyzer, media, 0.0, write=True, command="test")
+    finally:
+        analyzer.close()
+    calibrated = Analyzer(configured)
+    try:
+        result = calibrated.analyze(fixtures / "real_hdtf_2s.mp4")
+    finally:
+        calibrated.close()
+    assert result.probability == pytest.approx(real.probability, abs=1e-4)
+    assert result.verdict.value == "uncertain"
+    assert any("methods it was not trained on" in warning for warning in result.warnings)
+
+
+def test_calibrate_refuses_configs_it_cannot_calibrate(
+    settings: Settings, tmp_path: Path, media: Path
+) -> None:
+    fixed = settings.model_copy(
+        update={"verdict": settings.verdict.model_copy(update={"real_below": 0.3})}
+    )
+    with pytest.raises(ConfigError, match="verdict.real_below"):
+        thresholds_manifest(fixed)
+    config = tmp_path / "fixed.yaml"
+    config.write_text("verdict:\n  real_below: 0.3\n")
+    assert main(["calibrate", str(media), "--config", str(config)]) == EXIT_CONFIG
+    assert main(["calibrate", str(media), "--max-missed-fake-rate", "1.5"]) == EXIT_USAGE
