@@ -7,7 +7,7 @@ import pytest
 
 from deepfake_stream.cli import EXIT_CONFIG, EXIT_USAGE, main
 from deepfake_stream.config import Settings
-from deepfake_stream.detection.weights import read_manifest
+from deepfake_stream.detection.weights import WeightsManifest, read_manifest
 from deepfake_stream.errors import ConfigError
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.training.calibrate import (
@@ -53,11 +53,21 @@ def test_the_real_threshold_leaves_at_most_the_allowed_share_of_fakes_below_it()
         calibration_from_scores(scores_of(reals, []), 0.5, 0.1, "set", "cmd")
 
 
+def uncalibrated(manifest: WeightsManifest) -> WeightsManifest:
+    """The manifest as training wrote it: the real threshold chosen on validation."""
+    if manifest.calibration is None:
+        return manifest
+    thresholds = manifest.thresholds.model_copy(
+        update={"real_below": manifest.calibration.validation_real_below}
+    )
+    return manifest.model_copy(update={"thresholds": thresholds, "calibration": None})
+
+
 @pytest.fixture
 def own_weights(tmp_path: Path) -> Path:
-    """A copy of the shipped release that a test may rewrite."""
+    """A copy of the shipped release, before its calibration, that a test may rewrite."""
     manifest = read_manifest(SHIPPED)
-    shutil.copy(SHIPPED, tmp_path / SHIPPED.name)
+    (tmp_path / SHIPPED.name).write_text(uncalibrated(manifest).model_dump_json(indent=2))
     shutil.copy(SHIPPED.parent / manifest.file, tmp_path / manifest.file)
     return tmp_path / SHIPPED.name
 
