@@ -100,6 +100,19 @@ def test_analyze_table(fixtures: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert not any("untrained" in line for line in lines)
 
 
+def test_analyze_table_says_why_a_verdict_is_uncertain(
+    fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The talking head is under the validation real threshold but not the calibrated one: the
+    table's reader gets the result's warning, not a bare `uncertain`."""
+    code = main(["analyze", "--config", DEFAULT_CONFIG, str(fixtures / "real_hdtf_2s.mp4")])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:3] == ["real_hdtf_2s.mp4", "video", "uncertain"]
+    [note] = [line for line in lines if line.startswith("note: ")]
+    assert note.startswith("note: real_hdtf_2s.mp4: ") and "not trained on" in note
+
+
 def test_unreadable_input_exits_4_and_the_rest_is_reported(
     fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

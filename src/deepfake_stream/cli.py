@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
-    from .pipeline import AnalysisOptions
+    from .pipeline import UNTRAINED_WARNING, AnalysisOptions
 
     for value, name in (
         (args.segments, "--segments"),
@@ -248,6 +248,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
     options = AnalysisOptions(segments=args.segments, frames_per_segment=args.frames_per_segment)
     show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     rows: list[tuple[str, str, str, str, str, str, str]] = []
+    notes: list[str] = []  # each file's warnings: why a verdict is uncertain, cut-short decodes
     failed = fake = False
     untrained = False
     for path in args.files:
@@ -280,6 +281,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
             print(result.model_dump_json())
             continue
         faces = sum(len(segment.faces) for segment in result.segments)
+        notes.extend(f"{path.name}: {w}" for w in result.warnings if w != UNTRAINED_WARNING)
         rows.append(
             (
                 path.name,
@@ -294,6 +296,8 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
     analyzer.close()
     if not args.json:
         _print_table(("file", "type", "verdict", "p(fake)", "faces", "people", "time"), rows)
+        for note in notes:
+            print(f"note: {note}")
         if untrained:
             print("note: no trained weights are loaded (untrained model): verdicts stay uncertain")
     if failed:
