@@ -261,20 +261,16 @@ class Analyzer:
         }
         self.fusion = self._load_fusion(settings, detector, manifest)
         # Thresholds: the config's, else the fusion's, else the face weights' own.
+        self.thresholds_manifest: FusionManifest | WeightsManifest | None = (
+            self.fusion if self.fusion is not None else manifest
+        )
+        source = self.thresholds_manifest
         real_below, fake_at = (
-            (self.fusion.thresholds.real_below, self.fusion.thresholds.fake_at_or_above)
-            if self.fusion is not None
-            else (manifest.thresholds.real_below, manifest.thresholds.fake_at_or_above)
-            if manifest
+            (source.thresholds.real_below, source.thresholds.fake_at_or_above)
+            if source is not None
             else UNTRAINED_THRESHOLDS
         )
-        calibration = (
-            self.fusion.calibration
-            if self.fusion is not None
-            else manifest.calibration
-            if manifest
-            else None
-        )
+        calibration = source.calibration if source is not None else None
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",

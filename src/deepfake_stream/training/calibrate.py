@@ -22,11 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
 
 from ..config import Settings
-from ..detection.fusion import read_fusion_manifest
-from ..detection.weights import RealCalibration, Thresholds, read_manifest
+from ..detection.weights import RealCalibration, Thresholds
 from ..errors import ConfigError
 from ..pipeline import Analyzer
 from .evaluate import Progress, Scores, score_media
@@ -106,15 +104,13 @@ def calibrate(
     progress: Progress | None = None,
 ) -> CalibrationOutcome:
     """Score media with the analyzer (built from settings), choose real_below, and with write
-    store it in the manifest that supplies the config's thresholds."""
+    store it in the manifest that supplies the config's thresholds (the one the analyzer
+    loaded and checked)."""
     path = thresholds_manifest(settings)
-    manifest: BaseModel
-    if settings.fusion.manifest is not None:
-        fusion = read_fusion_manifest(path)
-        manifest, thresholds, previous = fusion, fusion.thresholds, fusion.calibration
-    else:
-        weights = read_manifest(path)
-        manifest, thresholds, previous = weights, weights.thresholds, weights.calibration
+    manifest = analyzer.thresholds_manifest
+    if manifest is None:
+        raise ConfigError("an untrained model has no thresholds to calibrate")
+    thresholds, previous = manifest.thresholds, manifest.calibration
     # Recalibrating starts again from the validation threshold, not from the last calibration.
     validation_real_below = (
         previous.validation_real_below if previous is not None else thresholds.real_below
