@@ -138,8 +138,7 @@ class BackgroundScoring:
         self._score = score
         self._position: dict[int, int] = {}  # id(face) -> its index among all scored crops
         self._faces: list[Face] = []  # keeps every scored face alive while its id() is a key
-        self._pending: list[Future[CropScores]] = []
-        self.busy_seconds = 0.0
+        self._pending: list[Future[tuple[CropScores, float]]] = []  # (scores, seconds taken)
 
     def submit(self, faces_per_frame: list[list[Face]]) -> None:
         faces = [face for frame_faces in faces_per_frame for face in frame_faces]
@@ -151,20 +150,22 @@ class BackgroundScoring:
         crops = np.stack([face.crop for face in faces])
         self._pending.append(self._executor.submit(self._timed, crops))
 
-    def _timed(self, crops: np.ndarray) -> CropScores:
+    def _timed(self, crops: np.ndarray) -> tuple[CropScores, float]:
         began = time.perf_counter()
-        try:
-            return self._score(crops)
-        finally:
-            self.busy_seconds += time.perf_counter() - began
+        return self._score(crops), time.perf_counter() - began
 
     def wait(self) -> None:
         """Let the submitted batches finish (when an analysis is abandoned, too)."""
         wait(self._pending)
 
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds the classifier spent on the finished batches."""
+        return sum(future.result()[1] for future in self._pending if future.done())
+
     def scores_of(self, faces: list[Face], branches: list[Branch]) -> CropScores:
         """The scores of these faces (each submitted earlier), in this order."""
-        everything = concat_scores([future.result() for future in self._pending], branches)
+        everything = concat_scores([future.result()[0] for future in self._pending], branches)
         return take_scores(everything, [self._position[id(face)] for face in faces])
 
 
