@@ -290,6 +290,7 @@ def select_thresholds(
     _require_both_classes(y, "threshold selection")
     values, _, reals = _counts_by_value(y, p)
     cuts = np.append(values, np.nextafter(values[-1], np.inf))
+    # Reals at or above each cut.
     reals_at_or_above = np.append(np.cumsum(reals[::-1])[::-1], 0.0)
     false_fake_rate = reals_at_or_above / reals.sum()
     t2 = float(cuts[np.flatnonzero(false_fake_rate <= max_false_fake_rate)[0]])
