@@ -249,7 +249,11 @@ def test_info_reports_the_trained_weights(
     assert info["untrained"] is False
     assert info["weights"] == "always-fake-test"
     assert info["weights_sha256"] == sha
-    assert info["thresholds"] == {"real_below": 0.3, "fake_at_or_above": 0.7}
+    assert info["thresholds"] == {
+        "real_below": 0.3,
+        "photo_real_below": 0.3,  # no photo calibration: the video threshold
+        "fake_at_or_above": 0.7,
+    }
 
 
 def test_weights_that_fail_their_check_exit_3(

@@ -133,11 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     calibration = with_config(
         commands.add_parser(
             "calibrate",
-            help="lower the real threshold so that unseen methods' fakes are rarely called real",
+            help="lower a real threshold so that unseen methods' fakes are rarely called real",
         )
     )
     calibration.add_argument(
-        "media", type=Path, help="media folder with real/ and fake/ (kept out of training)"
+        "media",
+        type=Path,
+        help="media folder with real/ and fake/: the threshold of videos; or a face-crop folder"
+        " (metadata.csv, e.g. generated faces): the threshold of photos (kept out of training)",
     )
     calibration.add_argument(
         "--max-missed-fake-rate",
@@ -422,7 +425,11 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
         "precision": settings.model.precision,
         "threads": settings.model.threads,
         "batch_size": settings.model.batch_size,
-        "thresholds": {"real_below": model.real_below, "fake_at_or_above": model.fake_at_or_above},
+        "thresholds": {
+            "real_below": model.real_below,
+            "photo_real_below": model.photo_real_below,
+            "fake_at_or_above": model.fake_at_or_above,
+        },
         "torch": torch.__version__,
         "cuda_available": torch.cuda.is_available(),
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],

@@ -81,7 +81,8 @@ class LoadedModel:
     weights_sha256: str  # of the weights file, or of the in-memory weights when untrained
     untrained: bool
     temperature: float  # logits are divided by this before the sigmoid
-    real_below: float  # verdict thresholds in force
+    real_below: float  # verdict thresholds in force (real_below: videos and streams)
+    photo_real_below: float  # below which a photo is real; never above real_below
     fake_at_or_above: float
     # The real threshold chosen on validation, when a calibration on methods outside the
     # training data lowered it (and the config does not override it); else None.
@@ -198,18 +199,23 @@ release_free_memory = _load_malloc_trim()
 
 
 def calibrated_real_warning(
-    probability: float | None, real_below: float, validation_real_below: float | None
+    probability: float | None,
+    real_below: float,
+    validation_real_below: float | None,
+    photo: bool = False,
 ) -> str | None:
     """Why a file the validation threshold would call real is `uncertain`: the real
-    threshold was calibrated on methods the model was not trained on (training/calibrate)."""
+    threshold (of photos, or of videos) was calibrated on methods the model was not trained
+    on (training/calibrate)."""
     if probability is None or validation_real_below is None:
         return None
     if not real_below <= probability < validation_real_below:
         return None
+    unseen = "generated faces score" if photo else "methods it was not trained on score"
     return (
         f"no sign of the manipulations the model was trained on (probability {probability:.3f}"
-        f", under the {validation_real_below:.3f} chosen on validation), but methods it was not "
-        f"trained on score this low too: only below {real_below:.3f} is the verdict real"
+        f", under the {validation_real_below:.3f} chosen on validation), but {unseen} this low "
+        f"too: only below {real_below:.4f} is {'a photo' if photo else 'the verdict'} real"
     )
 
 
@@ -271,21 +277,29 @@ class Analyzer:
             if source is not None
             else UNTRAINED_THRESHOLDS
         )
-        calibration = source.calibration if source is not None else None
+        photo_real_below = (
+            source.thresholds.photo_real_below_in_force() if source is not None else real_below
+        )
+        # Either calibration records the threshold chosen on validation that it lowered.
+        calibration = (
+            (source.calibration or source.photo_calibration) if source is not None else None
+        )
+        overridden = settings.verdict.real_below is not None
+        if settings.verdict.real_below is not None:  # the config's overrides both
+            real_below = photo_real_below = settings.verdict.real_below
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
             weights_sha256=weights_sha,
             untrained=manifest is None,
             temperature=self.temperatures[Branch.FACE],
-            real_below=settings.verdict.real_below
-            if settings.verdict.real_below is not None
-            else real_below,
+            real_below=real_below,
+            photo_real_below=photo_real_below,
             fake_at_or_above=settings.verdict.fake_at_or_above
             if settings.verdict.fake_at_or_above is not None
             else fake_at,
             validation_real_below=calibration.validation_real_below
-            if calibration is not None and settings.verdict.real_below is None
+            if calibration is not None and not overridden
             else None,
             crop_margin=face_settings.margin,
             crop_offset_y=face_settings.crop_offset_y,
@@ -575,11 +589,13 @@ class Analyzer:
 
         summary = summarise(probabilities)
         branch_summaries = {branch: summarise(values) for branch, values in per_branch.items()}
-        thresholds = (self.model.real_below, self.model.fake_at_or_above)
+        photo = media.info.kind is MediaKind.IMAGE
+        real_below = self.model.photo_real_below if photo else self.model.real_below
+        thresholds = (real_below, self.model.fake_at_or_above)
         verdict = verdict_for(summary.probability, *thresholds)
         warnings = list(media.warnings)
         unvouched = calibrated_real_warning(
-            summary.probability, self.model.real_below, self.model.validation_real_below
+            summary.probability, real_below, self.model.validation_real_below, photo
         )
         if unvouched is not None:
             warnings.append(unvouched)

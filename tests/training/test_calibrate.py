@@ -7,6 +7,7 @@ import pytest
 
 from deepfake_stream.cli import EXIT_CONFIG, EXIT_USAGE, main
 from deepfake_stream.config import Settings
+from deepfake_stream.detection.aggregate import verdict_for
 from deepfake_stream.detection.weights import WeightsManifest, read_manifest
 from deepfake_stream.errors import ConfigError
 from deepfake_stream.pipeline import Analyzer
@@ -16,7 +17,7 @@ from deepfake_stream.training.calibrate import (
     calibration_from_scores,
     thresholds_manifest,
 )
-from deepfake_stream.training.evaluate import NO_FACE_PROBABILITY, Scores
+from deepfake_stream.training.evaluate import NO_FACE_PROBABILITY, Scores, score_crops
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "weights" / "srm-lite0-dfdc.json"
@@ -51,16 +52,22 @@ def test_the_real_threshold_leaves_at_most_the_allowed_share_of_fakes_below_it()
     assert calibration_from_scores(scores, 0.02, 0.2, "set", "cmd").real_below == 0.02
     with pytest.raises(ValueError, match="no fake"):
         calibration_from_scores(scores_of(reals, []), 0.5, 0.1, "set", "cmd")
+    # A photo threshold stays under the video threshold in force (its ceiling).
+    capped = calibration_from_scores(scores, 0.55, 0.2, "set", "cmd", ceiling=0.01)
+    assert capped.real_below == 0.01 and capped.validation_real_below == 0.55
 
 
 def uncalibrated(manifest: WeightsManifest) -> WeightsManifest:
     """The manifest as training wrote it: the real threshold chosen on validation."""
-    if manifest.calibration is None:
+    calibration = manifest.calibration or manifest.photo_calibration
+    if calibration is None:
         return manifest
     thresholds = manifest.thresholds.model_copy(
-        update={"real_below": manifest.calibration.validation_real_below}
+        update={"real_below": calibration.validation_real_below, "photo_real_below": None}
     )
-    return manifest.model_copy(update={"thresholds": thresholds, "calibration": None})
+    return manifest.model_copy(
+        update={"thresholds": thresholds, "calibration": None, "photo_calibration": None}
+    )
 
 
 @pytest.fixture
@@ -167,3 +174,94 @@ def test_calibrate_refuses_configs_it_cannot_calibrate(
     config.write_text("verdict:\n  real_below: 0.3\n")
     assert main(["calibrate", str(media), "--config", str(config)]) == EXIT_CONFIG
     assert main(["calibrate", str(media), "--max-missed-fake-rate", "1.5"]) == EXIT_USAGE
+
+
+def with_weights(settings: Settings, weights: Path) -> Settings:
+    return settings.model_copy(
+        update={"model": settings.model.model_copy(update={"weights": weights})}
+    )
+
+
+def test_face_crops_calibrate_the_photo_threshold_and_leave_the_video_one(
+    settings: Settings, own_weights: Path, face_folder: Path, fixtures: Path
+) -> None:
+    configured = with_weights(settings, own_weights)
+    video_real_below = read_manifest(own_weights).thresholds.real_below
+    analyzer = Analyzer(configured)
+    try:
+        scores = score_crops(face_folder, analyzer)
+        outcome = calibrate(configured, analyzer, face_folder, 0.0, write=True, command="test")
+    finally:
+        analyzer.close()
+    record = outcome.calibration
+    assert outcome.photos and record.fakes == 4 and record.reals == 4
+    fakes = [p for p, label in zip(scores.probabilities, scores.labels, strict=True) if label]
+    expected = min(min(fakes) - REPORTED_PROBABILITY_STEP / 2, video_real_below)
+    assert record.real_below == pytest.approx(expected, abs=1e-6)
+    written = read_manifest(own_weights)
+    assert written.thresholds.photo_real_below == record.real_below
+    assert written.thresholds.real_below == video_real_below  # videos keep theirs
+    assert written.photo_calibration == record and written.calibration is None
+    assert written.sha256 == read_manifest(SHIPPED).sha256
+
+    calibrated = Analyzer(configured)
+    try:
+        assert calibrated.model.photo_real_below == record.real_below
+        assert calibrated.model.real_below == video_real_below
+        photo = calibrated.analyze(fixtures / "photo.jpg")
+        video = calibrated.analyze(fixtures / "real_hdtf_2s.mp4")
+    finally:
+        calibrated.close()
+    assert photo.settings.real_below == record.real_below
+    assert photo.verdict == verdict_for(
+        photo.probability, record.real_below, written.thresholds.fake_at_or_above
+    )
+    assert video.settings.real_below == video_real_below
+
+
+def test_a_photo_under_the_video_threshold_but_not_the_photo_one_is_uncertain(
+    settings: Settings, own_weights: Path, fixtures: Path
+) -> None:
+    configured = with_weights(settings, own_weights)
+    analyzer = Analyzer(configured)
+    try:
+        before = analyzer.analyze(fixtures / "photo.jpg")
+        video = analyzer.analyze(fixtures / "real_hdtf_2s.mp4")
+    finally:
+        analyzer.close()
+    assert before.verdict.value == "real" and before.probability is not None
+    assert video.verdict.value == "real"
+    # A photo threshold under this photo's probability, as a calibration on generated faces
+    # that score like it would write.
+    manifest = read_manifest(own_weights)
+    validation_real_below = manifest.thresholds.real_below
+    photo_real_below = before.probability / 2
+    record = calibration_from_scores(
+        scores_of([("gan.jpg", 1, "gan", photo_real_below)], []),
+        validation_real_below,
+        0.0,
+        "gan",
+        "test",
+    )
+    own_weights.write_text(
+        manifest.model_copy(
+            update={
+                "thresholds": manifest.thresholds.model_copy(
+                    update={"photo_real_below": record.real_below}
+                ),
+                "photo_calibration": record,
+            }
+        ).model_dump_json(indent=2)
+    )
+    calibrated = Analyzer(configured)
+    try:
+        photo = calibrated.analyze(fixtures / "photo.jpg")
+        still_real = calibrated.analyze(fixtures / "real_hdtf_2s.mp4")
+    finally:
+        calibrated.close()
+    assert photo.probability == pytest.approx(before.probability, abs=1e-4)
+    assert photo.verdict.value == "uncertain"
+    assert any("generated faces score this low" in warning for warning in photo.warnings)
+    # Videos keep the video threshold: the same clip is still real, without that warning.
+    assert still_real.verdict.value == "real"
+    assert not any("score this low" in warning for warning in still_real.warnings)

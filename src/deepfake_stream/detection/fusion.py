@@ -92,6 +92,7 @@ class FusionManifest(BaseModel):
     temperature: float = Field(default=1.0, gt=0.0)  # of the weighted mean
     thresholds: Thresholds  # for the fused probability
     calibration: RealCalibration | None = None  # set when real_below was calibrated
+    photo_calibration: RealCalibration | None = None  # set when photo_real_below was
     disagreement: float = Field(default=DEFAULT_DISAGREEMENT, gt=0.5, le=1.0)
     novelty: NoveltyReference | None = None  # of the face branch's embeddings
     fitted_on: str  # the validation data the weights and thresholds were fitted on

@@ -32,6 +32,15 @@ class Thresholds(BaseModel):
 
     real_below: float = Field(ge=0.0, le=1.0)  # probability below which a video is "real"
     fake_at_or_above: float = Field(ge=0.0, le=1.0)  # at or above which it is "fake"
+    # Below which a photo is "real"; None: real_below. A photo has no frames to average, and
+    # generated faces come as photos (calibrated on them: training/calibrate.py).
+    photo_real_below: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    def photo_real_below_in_force(self) -> float:
+        """The photo threshold: never above the video one, which bounds every `real`."""
+        if self.photo_real_below is None:
+            return self.real_below
+        return min(self.photo_real_below, self.real_below)
 
 
 class RealCalibration(BaseModel):
@@ -70,6 +79,7 @@ class WeightsManifest(BaseModel):
     temperature: float = Field(default=1.0, gt=0.0)  # logits are divided by this
     thresholds: Thresholds
     calibration: RealCalibration | None = None  # set when real_below was calibrated
+    photo_calibration: RealCalibration | None = None  # set when photo_real_below was
     training_data: str  # what it was trained on, with the data's terms
     training_command: str  # exact command that produced the file
     trained_on: str  # hardware

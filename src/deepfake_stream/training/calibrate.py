@@ -1,12 +1,18 @@
-"""Calibrating the "real" verdict on media from methods the model was not trained on.
+"""Calibrating the "real" verdict on fakes from methods the model was not trained on.
 
 Validation data says how often a model misses fakes like those it learnt from. It says
 nothing about methods it never saw, which a DFDC-trained face model calls real, often more
-confidently than real faces (weights/README.md). `deepfake-stream calibrate --media DIR`
-runs every file under DIR's real/ and fake/ folders through the service's own Analyzer and
-lowers real_below to the highest cut that leaves at most max_missed_fake_rate of DIR's fakes
-below it. It never raises real_below and never touches fake_at_or_above, so a calibration
-turns `real` verdicts into `uncertain` and nothing else.
+confidently than real faces (weights/README.md). `deepfake-stream calibrate PATH` scores
+PATH with the service's own Analyzer and lowers a real threshold to the highest cut that
+leaves at most max_missed_fake_rate of PATH's fakes below it. It never raises a threshold and
+never touches fake_at_or_above, so a calibration turns `real` verdicts into `uncertain` and
+nothing else.
+
+PATH is either a media folder (real/ and fake/; every file goes through the Analyzer as an
+upload would), which calibrates `real_below`, the threshold of videos and streams; or a
+face-crop folder (metadata.csv; stills, such as generated portraits), which calibrates
+`photo_real_below`, the threshold of photos, never above `real_below`. Photos get their own:
+one face with no frames to average, and generated faces come as photos.
 
 With write, the new threshold and a record of how it was chosen go into the manifest whose
 thresholds the config uses: the fusion manifest when the config fuses branches, else the
@@ -24,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
-from ..detection.weights import RealCalibration, Thresholds
+from ..detection.weights import RealCalibration
 from ..errors import ConfigError
 from ..pipeline import Analyzer
-from .evaluate import Progress, Scores, score_media
+from .data import METADATA_FILE
+from .evaluate import Progress, Scores, score_crops, score_media
 from .metrics import DEFAULT_MAX_MISSED_FAKE_RATE, real_cut
 
 # Results report probabilities to 4 decimals (pipeline), while verdicts use the exact value:
@@ -39,6 +46,7 @@ REPORTED_PROBABILITY_STEP = 1e-4
 class CalibrationOutcome:
     manifest: Path  # the manifest whose thresholds the config uses
     calibration: RealCalibration
+    photos: bool  # the photo threshold was calibrated (on face crops), not the video one
     written: bool
 
 
@@ -62,8 +70,10 @@ def calibration_from_scores(
     max_missed_fake_rate: float,
     data: str,
     command: str,
+    ceiling: float | None = None,
 ) -> RealCalibration:
-    """The real threshold these scores call for (files with a face only), as a record."""
+    """The real threshold these scores call for (files with a face only), as a record; never
+    above the ceiling (default: the validation threshold)."""
     scored = [
         (label, family, probability)
         for name, label, family, probability in zip(
@@ -76,7 +86,7 @@ def calibration_from_scores(
     if not fakes.size:
         raise ValueError(f"no fake with a face in {data}: nothing to calibrate on")
     cut = max(0.0, real_cut(fakes, max_missed_fake_rate) - REPORTED_PROBABILITY_STEP / 2)
-    real_below = min(validation_real_below, cut)
+    real_below = min(validation_real_below if ceiling is None else ceiling, cut)
     families = Counter(family for label, family, _ in scored if label == 1)
     below = Counter(family for label, family, p in scored if label == 1 and p < real_below)
     return RealCalibration(
@@ -97,47 +107,62 @@ def calibration_from_scores(
 def calibrate(
     settings: Settings,
     analyzer: Analyzer,
-    media: Path,
+    path: Path,
     max_missed_fake_rate: float = DEFAULT_MAX_MISSED_FAKE_RATE,
     write: bool = False,
     command: str = "",
     progress: Progress | None = None,
 ) -> CalibrationOutcome:
-    """Score media with the analyzer (built from settings), choose real_below, and with write
-    store it in the manifest that supplies the config's thresholds (the one the analyzer
-    loaded and checked)."""
-    path = thresholds_manifest(settings)
+    """Score a media folder (the video threshold) or a face-crop folder (the photo threshold)
+    with the analyzer (built from settings), choose the threshold, and with write store it in
+    the manifest that supplies the config's thresholds (the one the analyzer loaded and
+    checked)."""
+    manifest_path = thresholds_manifest(settings)
     manifest = analyzer.thresholds_manifest
     if manifest is None:
         raise ConfigError("an untrained model has no thresholds to calibrate")
-    thresholds, previous = manifest.thresholds, manifest.calibration
+    thresholds = manifest.thresholds
+    previous = manifest.calibration or manifest.photo_calibration
     # Recalibrating starts again from the validation threshold, not from the last calibration.
     validation_real_below = (
         previous.validation_real_below if previous is not None else thresholds.real_below
     )
-    scores = score_media(media, analyzer, progress)
+    photos = (path / METADATA_FILE).is_file()
+    if photos:
+        scores = score_crops(path, analyzer, progress)
+        # A photo is never called real where a video with its score would not be.
+        ceiling = thresholds.real_below
+    else:
+        scores = score_media(path, analyzer, progress)
+        ceiling = validation_real_below
     calibration = calibration_from_scores(
-        scores, validation_real_below, max_missed_fake_rate, media.name, command
+        scores, validation_real_below, max_missed_fake_rate, path.name, command, ceiling
     )
     if write:
-        updated = manifest.model_copy(
-            update={
-                "thresholds": Thresholds(
-                    real_below=calibration.real_below,
-                    fake_at_or_above=thresholds.fake_at_or_above,
+        update = (
+            {
+                "thresholds": thresholds.model_copy(
+                    update={"photo_real_below": calibration.real_below}
                 ),
+                "photo_calibration": calibration,
+            }
+            if photos
+            else {
+                "thresholds": thresholds.model_copy(update={"real_below": calibration.real_below}),
                 "calibration": calibration,
             }
         )
-        path.write_text(updated.model_dump_json(indent=2) + "\n")
-    return CalibrationOutcome(path, calibration, write)
+        updated = manifest.model_copy(update=update)
+        manifest_path.write_text(updated.model_dump_json(indent=2) + "\n")
+    return CalibrationOutcome(manifest_path, calibration, photos, write)
 
 
 def summary_lines(outcome: CalibrationOutcome) -> list[str]:
     record = outcome.calibration
     by_family = record.fakes_below_by_family.items()
+    name = "photo_real_below" if outcome.photos else "real_below"
     lines = [
-        f"real_below {record.validation_real_below:.4f} (validation) -> {record.real_below:.4f}"
+        f"{name} {record.validation_real_below:.4f} (validation) -> {record.real_below:.4f}"
         f" (at most {record.max_missed_fake_rate:.0%} of the {record.fakes} fakes of "
         f"{record.data} below it)",
         "fakes below it, by family: "

@@ -118,8 +118,10 @@ def score_crops(
             _add_branches(
                 scores, {branch.value: float(p[index]) for branch, p in per_branch.items()}
             )
-            # What the service would say of a single face with this probability.
-            verdict = verdict_for(float(probability), model.real_below, model.fake_at_or_above)
+            # What the service would say of a photo of this one face.
+            verdict = verdict_for(
+                float(probability), model.photo_real_below, model.fake_at_or_above
+            )
             scores.verdicts.append(verdict.value)
         if progress is not None:
             progress(min(start + CROP_BATCH, len(records)), len(records))

@@ -30,7 +30,8 @@ class ModelCard(ModelResult):
     crop_offset_y: float
     max_native_side: int | None
     crop_jpeg_quality: int | None
-    real_below: float
+    real_below: float = Field(description="Below it a video or stream is real.")
+    photo_real_below: float = Field(description="Below it a photo is real.")
     fake_at_or_above: float
     manifest: WeightsManifest | None
     fusion_manifest: FusionManifest | None = Field(
@@ -65,6 +66,7 @@ def build_model_card(analyzer: Analyzer) -> ModelCard:
         max_native_side=model.max_native_side,
         crop_jpeg_quality=model.crop_jpeg_quality,
         real_below=model.real_below,
+        photo_real_below=model.photo_real_below,
         fake_at_or_above=model.fake_at_or_above,
         manifest=model.manifest,
         fusion_manifest=analyzer.fusion,
