@@ -11,6 +11,7 @@ from deepfake_stream.detection.aggregate import verdict_for
 from deepfake_stream.detection.weights import WeightsManifest, read_manifest
 from deepfake_stream.errors import ConfigError
 from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.schema import AnalysisResult
 from deepfake_stream.training.calibrate import (
     REPORTED_PROBABILITY_STEP,
     calibrate,
@@ -182,6 +183,15 @@ def with_weights(settings: Settings, weights: Path) -> Settings:
     )
 
 
+def analyses(settings: Settings, *files: Path) -> list[AnalysisResult]:
+    """Each file's result from a service freshly built from settings."""
+    analyzer = Analyzer(settings)
+    try:
+        return [analyzer.analyze(file) for file in files]
+    finally:
+        analyzer.close()
+
+
 def test_face_crops_calibrate_the_photo_threshold_and_leave_the_video_one(
     settings: Settings, own_weights: Path, face_folder: Path, fixtures: Path
 ) -> None:
@@ -223,12 +233,8 @@ def test_a_photo_under_the_video_threshold_but_not_the_photo_one_is_uncertain(
     settings: Settings, own_weights: Path, fixtures: Path
 ) -> None:
     configured = with_weights(settings, own_weights)
-    analyzer = Analyzer(configured)
-    try:
-        before = analyzer.analyze(fixtures / "photo.jpg")
-        video = analyzer.analyze(fixtures / "real_hdtf_2s.mp4")
-    finally:
-        analyzer.close()
+    photo_file, video_file = fixtures / "photo.jpg", fixtures / "real_hdtf_2s.mp4"
+    before, video = analyses(configured, photo_file, video_file)
     assert before.verdict.value == "real" and before.probability is not None
     assert video.verdict.value == "real"
     # A photo threshold under this photo's probability, as a calibration on generated faces
@@ -253,12 +259,7 @@ def test_a_photo_under_the_video_threshold_but_not_the_photo_one_is_uncertain(
             }
         ).model_dump_json(indent=2)
     )
-    calibrated = Analyzer(configured)
-    try:
-        photo = calibrated.analyze(fixtures / "photo.jpg")
-        still_real = calibrated.analyze(fixtures / "real_hdtf_2s.mp4")
-    finally:
-        calibrated.close()
+    photo, still_real = analyses(configured, photo_file, video_file)
     assert photo.probability == pytest.approx(before.probability, abs=1e-4)
     assert photo.verdict.value == "uncertain"
     assert any("generated faces score this low" in warning for warning in photo.warnings)
