@@ -284,9 +284,9 @@ class Analyzer:
         calibration = (
             (source.calibration or source.photo_calibration) if source is not None else None
         )
-        overridden = settings.verdict.real_below is not None
-        if settings.verdict.real_below is not None:  # the config's overrides both
-            real_below = photo_real_below = settings.verdict.real_below
+        override = settings.verdict.real_below
+        if override is not None:  # the config's overrides both
+            real_below = photo_real_below = override
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
@@ -299,7 +299,7 @@ class Analyzer:
             if settings.verdict.fake_at_or_above is not None
             else fake_at,
             validation_real_below=calibration.validation_real_below
-            if calibration is not None and not overridden
+            if calibration is not None and override is None
             else None,
             crop_margin=face_settings.margin,
             crop_offset_y=face_settings.crop_offset_y,

@@ -139,20 +139,15 @@ def calibrate(
         scores, validation_real_below, max_missed_fake_rate, path.name, command, ceiling
     )
     if write:
-        update = (
-            {
-                "thresholds": thresholds.model_copy(
-                    update={"photo_real_below": calibration.real_below}
-                ),
-                "photo_calibration": calibration,
-            }
-            if photos
-            else {
-                "thresholds": thresholds.model_copy(update={"real_below": calibration.real_below}),
-                "calibration": calibration,
+        threshold, record = (
+            ("photo_real_below", "photo_calibration") if photos else ("real_below", "calibration")
+        )
+        updated = manifest.model_copy(
+            update={
+                "thresholds": thresholds.model_copy(update={threshold: calibration.real_below}),
+                record: calibration,
             }
         )
-        updated = manifest.model_copy(update=update)
         manifest_path.write_text(updated.model_dump_json(indent=2) + "\n")
     return CalibrationOutcome(manifest_path, calibration, photos, write)
 
