@@ -215,7 +215,7 @@ def calibrated_real_warning(
     return (
         f"no sign of the manipulations the model was trained on (probability {probability:.3f}"
         f", under the {validation_real_below:.3f} chosen on validation), but {unseen} this low "
-        f"too: only below {real_below:.4f} is {'a photo' if photo else 'the verdict'} real"
+        f"too: only below {real_below:.3g} is {'a photo' if photo else 'the verdict'} real"
     )
 
 
