@@ -1,5 +1,5 @@
 """The deepfake-stream command: analyze, serve, worker, keys, webhooks, info, eval, calibrate,
-train, fuse, export-onnx, bench.
+data import, train, fuse, export-onnx, bench.
 
 Exit codes:
   0  success (and, with --fail-on-fake, no file was judged fake)
@@ -143,6 +143,19 @@ def _parser() -> argparse.ArgumentParser:
         " (metadata.csv, e.g. generated faces): the threshold of photos (kept out of training)",
     )
     calibration.add_argument(
+        "--reals",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="real faces from sources kept out of training (crop or media folders): the share"
+        " each rule calls real, recorded with the trade-off",
+    )
+    calibration.add_argument(
+        "--validation-of",
+        type=Path,
+        help="a face-crop folder used in training: only the groups this training config held out",
+    )
+    calibration.add_argument(
         "--max-missed-fake-rate",
         type=float,
         default=None,
@@ -156,6 +169,34 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("export-onnx", help="export the configured model to ONNX")
     )
     export.add_argument("output", type=Path, help="the .onnx file to write")
+
+    data = commands.add_parser("data", help="build training data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    importing = with_config(
+        data_commands.add_parser(
+            "import", help="cut the faces of a folder of photos or videos as the service does"
+        )
+    )
+    importing.add_argument("src", type=Path, help="folder of images or videos (searched deeply)")
+    importing.add_argument("dest", type=Path, help="crop folder to write or extend (metadata.csv)")
+    importing.add_argument("--source", required=True, help="the source's name (its subfolder)")
+    importing.add_argument("--label", choices=["real", "fake"], default="real")
+    importing.add_argument("--family", help="a fake's family (e.g. generated); reals: real")
+    importing.add_argument(
+        "--group-by",
+        choices=["image", "person"],
+        default="image",
+        help="person: files named <Person_Name>_<NNNN> (LFW) are grouped by person",
+    )
+    importing.add_argument("--limit", type=int, help="at most this many files, drawn at random")
+    importing.add_argument("--seed", type=int, default=0)
+    importing.add_argument(
+        "--skip-duplicates-of",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="imported folders: faces near-identical to theirs are skipped",
+    )
 
     train = commands.add_parser("train", help="train a detector and write a weights release")
     train.add_argument("--config", "-c", type=Path, required=True, help="configs/train/*.yaml")
@@ -229,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _calibrate(args, settings)
         if args.command == "export-onnx":
             return _export_onnx(args, settings)
+        if args.command == "data":
+            return _import_faces(args, settings)
         return _bench(args, settings)
     except (ConfigError, WeightsError) as exc:
         print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
@@ -489,12 +532,18 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if not 0.0 <= rate < 1.0:
         print("deepfake-stream: --max-missed-fake-rate must be in [0, 1)", file=sys.stderr)
         return EXIT_USAGE
-    if not _is_folder(args.media):
+    if not all(_is_folder(folder) for folder in [args.media, *args.reals]):
+        return EXIT_USAGE
+    if args.validation_of is not None and not args.validation_of.is_file():
+        print(f"deepfake-stream: {args.validation_of}: no such training config", file=sys.stderr)
         return EXIT_USAGE
     thresholds_manifest(settings)  # a config that cannot be calibrated fails before any work
     analyzer = _quiet_analyzer(settings)
-    command = f"deepfake-stream calibrate {args.media} --max-missed-fake-rate {rate}" + (
-        f" --config {args.config}" if args.config else ""
+    command = (
+        f"deepfake-stream calibrate {args.media} --max-missed-fake-rate {rate}"
+        + (f" --config {args.config}" if args.config else "")
+        + (f" --validation-of {args.validation_of}" if args.validation_of else "")
+        + (" --reals " + " ".join(str(p) for p in args.reals) if args.reals else "")
     )
     with tqdm(desc="calibrate", unit="file", file=sys.stderr) as bar:
 
@@ -504,13 +553,51 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
             bar.refresh()
 
         try:
-            outcome = calibrate(settings, analyzer, args.media, rate, args.write, command, progress)
+            outcome = calibrate(
+                settings,
+                analyzer,
+                args.media,
+                rate,
+                args.write,
+                command,
+                progress,
+                args.reals,
+                args.validation_of,
+            )
         except ValueError as exc:
             print(f"deepfake-stream: {exc}", file=sys.stderr)
             return EXIT_INPUT
         finally:
             analyzer.close()
     print("\n".join(summary_lines(outcome)))
+    return EXIT_OK
+
+
+def _import_faces(args: argparse.Namespace, settings: Settings) -> int:
+    from .training.importer import FaceImporter, ImportOptions
+
+    if not args.src.is_dir():
+        print(f"deepfake-stream: usage_error: {args.src} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        options = ImportOptions(
+            source=args.source,
+            label=args.label.upper(),
+            family=args.family or ("real" if args.label == "real" else "fake"),
+            group_by=args.group_by,
+            limit=args.limit,
+            seed=args.seed,
+            skip_duplicates_of=tuple(args.skip_duplicates_of),
+        )
+    except ValueError as exc:
+        print(f"deepfake-stream: usage_error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = FaceImporter(settings).run(args.src, args.dest, options)
+    print(
+        f"{args.source}: {report.imported} faces imported, {report.already_there} already there, "
+        f"{report.no_face} without a confident face, {report.duplicates} duplicates, "
+        f"{report.unreadable} unreadable"
+    )
     return EXIT_OK
 
 

@@ -23,6 +23,9 @@ LABELS = {"REAL": 0, "FAKE": 1}
 # Optional columns: the crop's size before it was resized (dfdc-faces has them).
 SIZE_COLUMNS = ("original_width", "original_height")
 FAMILY_COLUMN = "family"
+# Optional, written by `data import`: the source's name, and MTCNN's five points in crop pixels.
+SOURCE_COLUMN = "source"
+LANDMARKS_COLUMN = "landmarks"
 REAL_FAMILY = "real"  # the family of every real face
 
 
@@ -31,14 +34,21 @@ class FaceRecord:
     path: Path  # the image
     label: int  # 1 fake, 0 real
     group: str  # source video; the unit of splitting
-    source: str  # first folder of the relative path (e.g. real, fake), for breakdowns
+    # The row's `source`, else the first folder of the relative path (e.g. real, fake): for
+    # breakdowns, and swaps take their donors from the same source.
+    source: str
     native_side: int | None = None  # longer side of the crop before it was resized, if known
     family: str = REAL_FAMILY  # "real", or the manipulation family of a fake
+    # MTCNN's eyes, nose and mouth corners in pixels of the crop at 224 x 224, where known.
+    landmarks: tuple[float, ...] | None = None
 
 
-def read_face_folder(root: Path, fake_family: str = "fake") -> list[FaceRecord]:
+def read_face_folder(
+    root: Path, fake_family: str = "fake", source_name: str | None = None
+) -> list[FaceRecord]:
     """Records of a metadata.csv folder, checked: known labels, files present. Fakes without
-    a `family` column value belong to fake_family."""
+    a `family` column value belong to fake_family; rows without a `source` value come from
+    source_name, else from their first folder."""
     metadata = root / METADATA_FILE
     if not metadata.is_file():
         raise FileNotFoundError(f"{metadata} not found: expected a {METADATA_FILE} layout")
@@ -56,7 +66,14 @@ def read_face_folder(root: Path, fake_family: str = "fake") -> list[FaceRecord]:
             path = root / relative
             if not path.is_file():
                 raise FileNotFoundError(f"{metadata}:{line}: {path} does not exist")
-            source = relative.parts[0] if len(relative.parts) > 1 else "."
+            source = (
+                (row.get(SOURCE_COLUMN) or "").strip()
+                or source_name
+                or (relative.parts[0] if len(relative.parts) > 1 else ".")
+            )
+            points = (row.get(LANDMARKS_COLUMN) or "").split()
+            if points and len(points) != 10:
+                raise ValueError(f"{metadata}:{line}: landmarks need 10 numbers")
             sides = [row.get(column) or "" for column in SIZE_COLUMNS]
             native_side = max(int(side) for side in sides) if all(sides) else None
             family = (
@@ -65,14 +82,26 @@ def read_face_folder(root: Path, fake_family: str = "fake") -> list[FaceRecord]:
                 else (row.get(FAMILY_COLUMN) or "").strip() or fake_family
             )
             records.append(
-                FaceRecord(path, LABELS[label], row["group"].strip(), source, native_side, family)
+                FaceRecord(
+                    path,
+                    LABELS[label],
+                    row["group"].strip(),
+                    source,
+                    native_side,
+                    family,
+                    tuple(float(v) for v in points) if points else None,
+                )
             )
     return records
 
 
-def read_face_folders(folders: Sequence[tuple[Path, str]]) -> list[FaceRecord]:
-    """The records of several (folder, fake family) pairs, in order."""
-    return [record for root, family in folders for record in read_face_folder(root, family)]
+def read_face_folders(folders: Sequence[tuple[Path, str, str | None]]) -> list[FaceRecord]:
+    """The records of several (folder, fake family, source name) triples, in order."""
+    return [
+        record
+        for root, family, source in folders
+        for record in read_face_folder(root, family, source)
+    ]
 
 
 def group_fraction(group: str, seed: int) -> float:
