@@ -174,3 +174,21 @@ def test_augment_rejects_non_rgb_uint8(crop: np.ndarray) -> None:
         augment(crop.astype(np.float32), np.random.default_rng(0), AugmentOptions())
     with pytest.raises(ValueError, match="uint8"):
         augment(crop[..., 0], np.random.default_rng(0), AugmentOptions())
+
+
+def test_black_edges_black_one_or_two_sides_and_leave_the_face(crop: np.ndarray) -> None:
+    sides_seen = set()
+    for seed in range(20):
+        out = augment(crop, np.random.default_rng(seed), _only(frame_edge_p=1.0))
+        black = {
+            "top": not out[:6].any(),
+            "bottom": not out[-6:].any(),
+            "left": not out[:, :6].any(),
+            "right": not out[:, -6:].any(),
+        }
+        blacked = {side for side, is_black in black.items() if is_black}
+        assert 1 <= len(blacked) <= 2
+        sides_seen |= blacked
+        centre = slice(CROP // 2 - 20, CROP // 2 + 20)
+        np.testing.assert_array_equal(out[centre, centre], crop[centre, centre])
+    assert sides_seen == {"top", "bottom", "left", "right"}

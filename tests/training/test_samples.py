@@ -107,3 +107,40 @@ def test_geometry_jitter_keeps_size_and_varies() -> None:
     b = jitter_geometry(crop, np.random.default_rng(2), 0.1)
     assert a.shape == crop.shape and not np.array_equal(a, b)
     assert jitter_geometry(crop, np.random.default_rng(1), 0.0) is crop
+
+
+def test_real_source_shares_split_the_real_draws_among_sources(fixtures: Path) -> None:
+    photo = fixtures / "photo.jpg"
+    reals = [FaceRecord(photo, 0, f"d{i}", "dfdc") for i in range(9)]
+    reals.append(FaceRecord(photo, 0, "f0", "ffhq"))
+    fakes = [FaceRecord(photo, 1, "g0", "stylegan", family="generated")]
+    samples = build_samples([*reals, *fakes], [], {})
+    weights = sample_weights(samples, {"real": 0.5, "generated": 0.5}, {"dfdc": 0.5, "ffhq": 0.5})
+    by_source = Counter[str]()
+    for sample, weight in zip(samples, weights, strict=True):
+        by_source[sample.record.source] += weight
+    assert by_source == pytest.approx({"dfdc": 0.25, "ffhq": 0.25, "stylegan": 0.5})
+    # Without them, reals are drawn in proportion to their sources' sizes.
+    plain = sample_weights(samples, {"real": 0.5, "generated": 0.5})
+    assert sum(w for s, w in zip(samples, plain, strict=True) if s.record.source == "ffhq") == (
+        pytest.approx(0.05)
+    )
+    with pytest.raises(ValueError, match="come from"):
+        sample_weights(samples, {"real": 0.5, "generated": 0.5}, {"dfdc": 1.0})
+
+
+def test_swap_donors_come_from_the_faces_own_source(fixtures: Path) -> None:
+    points = np.array([[80, 100], [140, 100], [110, 130], [88, 160], [132, 160]], float)
+    records = [
+        FaceRecord(fixtures / f"{source}{i}.jpg", 0, f"{source}{i}", source)
+        for source in ("utkface", "ffhq")
+        for i in range(10)
+    ]
+    pool = DonorPool(records, {r.path: points + i for i, r in enumerate(records)})
+    rng = np.random.default_rng(0)
+    for record in records:
+        donor = pool.pick(record, rng)
+        assert donor is not None and donor.source == record.source
+        assert donor.group != record.group
+    stranger = FaceRecord(fixtures / "x.jpg", 0, "x", "lfw")
+    assert pool.pick(stranger, rng) is None

@@ -44,6 +44,11 @@ class AugmentOptions:
     cutout_p: float = 0.2  # hide a rectangle: hands, microphones, captions, logos
     cutout_side: tuple[float, float] = (0.1, 0.4)  # its width and height, as shares of the crop's
     cutout_noise_p: float = 0.5  # fill it with noise; otherwise with one random colour
+    # Black the crop beyond a random edge or two, as the service's crop is where a face sits
+    # near the frame's edge, and as aligned datasets (UTKFace) pad theirs: drawn for every
+    # sample alike, so that a black margin says nothing of the label. Off for DFDC recipes.
+    frame_edge_p: float = 0.0
+    frame_edge_side: tuple[float, float] = (0.03, 0.3)  # the blacked strip, share of the side
     blur_p: float = 0.2  # Gaussian blur: defocus, motion, a denoiser
     blur_radius: tuple[float, float] = (0.3, 1.5)  # its standard deviation, pixels
     noise_p: float = 0.2  # additive Gaussian sensor noise
@@ -83,6 +88,8 @@ def augment(crop: np.ndarray, rng: np.random.Generator, options: AugmentOptions)
         else:
             fill = rng.integers(0, 256, size=3, dtype=np.uint8)
         out = cutout(out, (x1, y1, x1 + box_w, y1 + box_h), fill)
+    if options.frame_edge_p and rng.random() < options.frame_edge_p:
+        out = black_edges(out, rng, options.frame_edge_side)
     if rng.random() < options.blur_p:
         out = gaussian_blur(out, rng.uniform(*options.blur_radius))
     if rng.random() < options.noise_p:
@@ -96,6 +103,25 @@ def augment(crop: np.ndarray, rng: np.random.Generator, options: AugmentOptions)
         low, high = options.jpeg_quality
         out = jpeg(out, int(rng.integers(low, high + 1)))
     return out if out is not crop else crop.copy()
+
+
+def black_edges(
+    crop: np.ndarray, rng: np.random.Generator, side: tuple[float, float]
+) -> np.ndarray:
+    """The crop with one or two of its sides blacked over a random width."""
+    out = crop.copy()
+    height, width = out.shape[:2]
+    for edge in rng.choice(4, size=int(rng.integers(1, 3)), replace=False):
+        depth = max(1, round(rng.uniform(*side) * (height if edge < 2 else width)))
+        if edge == 0:
+            out[:depth] = 0
+        elif edge == 1:
+            out[-depth:] = 0
+        elif edge == 2:
+            out[:, :depth] = 0
+        else:
+            out[:, -depth:] = 0
+    return out
 
 
 def flip(crop: np.ndarray) -> np.ndarray:

@@ -56,9 +56,15 @@ def build_samples(
     return samples
 
 
-def sample_weights(samples: Sequence[Sample], shares: Mapping[str, float]) -> list[float]:
+def sample_weights(
+    samples: Sequence[Sample],
+    shares: Mapping[str, float],
+    real_source_shares: Mapping[str, float] | None = None,
+) -> list[float]:
     """Per-sample draw weights under which family f is drawn with probability shares[f]
-    (shares are normalised; a family with no share is never drawn)."""
+    (shares are normalised; a family with no share is never drawn). With real_source_shares,
+    the real share is split among the reals' sources by those (normalised) shares, so that a
+    large source does not outweigh the small one its paired fakes come from."""
     counts = Counter(sample.family for sample in samples)
     missing = [family for family, share in shares.items() if share > 0 and not counts[family]]
     if missing:
@@ -66,7 +72,26 @@ def sample_weights(samples: Sequence[Sample], shares: Mapping[str, float]) -> li
     total = sum(shares.values())
     if total <= 0:
         raise ValueError("draw shares must add up to more than 0")
-    return [shares.get(s.family, 0.0) / total / counts[s.family] for s in samples]
+    if not real_source_shares:
+        return [shares.get(s.family, 0.0) / total / counts[s.family] for s in samples]
+    real_sources = Counter(s.record.source for s in samples if s.family == REAL_FAMILY)
+    unknown = set(real_source_shares) - set(real_sources)
+    if unknown or set(real_sources) - set(real_source_shares):
+        raise ValueError(
+            f"real_source_shares names {sorted(real_source_shares)}; "
+            f"the training reals come from {sorted(real_sources)}"
+        )
+    source_total = sum(real_source_shares.values())
+    weights = []
+    for s in samples:
+        share = shares.get(s.family, 0.0) / total
+        if s.family == REAL_FAMILY:
+            source = s.record.source
+            share *= real_source_shares[source] / source_total / real_sources[source]
+        else:
+            share /= counts[s.family]
+        weights.append(share)
+    return weights
 
 
 def subsample_per_family(
@@ -94,7 +119,9 @@ def _pose(points: np.ndarray) -> np.ndarray:
 
 
 class DonorPool:
-    """Real faces with landmarks that a swap can take its source face from."""
+    """Real faces with landmarks that a swap can take its source face from. A donor always
+    comes from the face's own source, so that a swap never mixes two sources' resolution,
+    compression or framing (that would be a cue of the source, not of the swap)."""
 
     def __init__(self, records: Sequence[FaceRecord], landmarks: Landmarks) -> None:
         self.records = [r for r in records if r.label == 0 and r.path in landmarks]
@@ -104,12 +131,19 @@ class DonorPool:
             if self.records
             else np.zeros((0, 10))
         )
+        self.by_source: dict[str, np.ndarray] = {}
+        for source in {r.source for r in self.records}:
+            self.by_source[source] = np.array(
+                [i for i, r in enumerate(self.records) if r.source == source]
+            )
 
     def pick(self, record: FaceRecord, rng: np.random.Generator) -> FaceRecord | None:
-        """A donor of another group whose pose is nearest this record's, among random ones."""
-        if not self.records:
+        """A donor of the same source and another group whose pose is nearest this record's,
+        among random ones."""
+        pool = self.by_source.get(record.source)
+        if pool is None or not len(pool):
             return None
-        candidates = rng.choice(len(self.records), min(DONOR_CANDIDATES, len(self.records)))
+        candidates = rng.choice(pool, min(DONOR_CANDIDATES, len(pool)))
         candidates = np.array([c for c in candidates if self.records[c].group != record.group])
         if not len(candidates):
             return None

@@ -41,6 +41,7 @@ from ..detection.weights import (
     save_detector_weights,
 )
 from ..errors import ConfigError
+from .augment import AugmentOptions
 from .data import REAL_FAMILY, FaceRecord, read_face_folders, split_by_group, without_groups
 from .metrics import (
     choose_thresholds,
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 
 # A progress line every this many optimiser steps (an epoch on CPU takes tens of minutes).
 LOG_EVERY_STEPS = 100
+# The crop side that imported landmarks are given at (training/importer.py).
+IMPORTED_CROP_SIDE = 224
 # Real crops per MTCNN batch when finding the landmarks that synthesised fakes need.
 LANDMARK_BATCH = 64
 # glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (mallopt): training allocates and frees the
@@ -79,6 +82,7 @@ class DataSource(BaseModel):
 
     path: Path  # a metadata.csv folder
     family: str = "fake"  # the family of its fakes (rows may name their own)
+    source: str | None = None  # the source of rows without a `source` column (else their folder)
 
 
 class TrainSettings(BaseModel):
@@ -109,7 +113,16 @@ class TrainSettings(BaseModel):
     # A family of draw_shares kept out of training but scored on validation, so that its AUC
     # says how the rest generalise to it (leave-one-family-out: training/lofo.py).
     leave_out: str | None = None
+    # How the real share is split among the real faces' sources (the `source` column, else the
+    # first folder: dfdc-faces' reals are "real"). None: in proportion to their sizes.
+    real_source_shares: dict[str, float] | None = None
+    # The sources whose real faces the synthesised families are made from (None: every source).
+    # Sources imported by `data import` carry their landmarks; others need an MTCNN pass.
+    synthesise_from: list[str] | None = None
     geometry_jitter: float = Field(default=0.05, ge=0.0, le=0.3)  # random zoom/shift, share of side
+    # Share of samples, real and fake alike, with black beyond an edge (augment.black_edges):
+    # for sources whose crops have black margins, which must not become a cue.
+    frame_edge_p: float = Field(default=0.0, ge=0.0, le=1.0)
     crop_margin: float = -0.15  # the serving crop geometry these crops correspond to
     crop_offset_y: float = 0.10  # (measured: see weights/README.md)
     # Crops whose source face was wider than this are reduced to it (then resized back), and
@@ -187,7 +200,9 @@ def grouped_split(
 
 def read_records(settings: TrainSettings) -> tuple[list[FaceRecord], list[FaceRecord]]:
     """The config's (training, validation) records, split and capped."""
-    records = read_face_folders([(source.path, source.family) for source in settings.data])
+    records = read_face_folders(
+        [(source.path, source.family, source.source) for source in settings.data]
+    )
     train_records, validation_records = grouped_split(records, settings)
     rng = np.random.default_rng(settings.seed)
     if settings.max_train is not None and len(train_records) > settings.max_train:
@@ -211,6 +226,11 @@ def crop_landmarks(
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
             known = {Path(key): stored[key] for key in stored.files}
+    # Imported folders carry the points found on the full photo (at the 224-px crop's scale).
+    for record in records:
+        if record.landmarks is not None and record.label == 0:
+            points = np.asarray(record.landmarks, dtype=np.float32).reshape(5, 2)
+            known[record.path] = points * (size / IMPORTED_CROP_SIDE)
     wanted = [r for r in records if r.label == 0 and r.path not in known]
     if wanted:
         # The crops are faces already: accept weak detections, keep the most confident.
@@ -291,7 +311,8 @@ def renderer_for(
         geometry_jitter=settings.geometry_jitter,
         seed=settings.seed,
     )
-    return SampleRenderer(options, landmarks, DonorPool(records, landmarks))
+    augment_options = AugmentOptions(frame_edge_p=settings.frame_edge_p)
+    return SampleRenderer(options, landmarks, DonorPool(records, landmarks), augment_options)
 
 
 def freeze_early_layers(model: Detector, stages: int) -> None:
@@ -425,7 +446,13 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     if settings.validation_synthetic_families:
         started = time.perf_counter()
         landmarks = crop_landmarks(
-            [*train_records, *validation_records], size, settings.landmarks_cache
+            [
+                record
+                for record in [*train_records, *validation_records]
+                if settings.synthesise_from is None or record.source in settings.synthesise_from
+            ],
+            size,
+            settings.landmarks_cache,
         )
         log.info(
             "landmarks for %d real crops in %.0f s", len(landmarks), time.perf_counter() - started
@@ -450,7 +477,7 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     )
     draws = settings.samples_per_epoch or len(train_records)
     sampler = WeightedRandomSampler(
-        sample_weights(train_samples, settings.training_shares),
+        sample_weights(train_samples, settings.training_shares, settings.real_source_shares),
         num_samples=draws,
         generator=torch.Generator().manual_seed(settings.seed),
     )
