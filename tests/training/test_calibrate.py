@@ -266,3 +266,21 @@ def test_a_photo_under_the_video_threshold_but_not_the_photo_one_is_uncertain(
     # Videos keep the video threshold: the same clip is still real, without that warning.
     assert still_real.verdict.value == "real"
     assert not any("score this low" in warning for warning in still_real.warnings)
+
+
+def test_held_out_reals_and_the_tradeoff_are_recorded_with_the_rule() -> None:
+    fakes = [(f"head_{i}.mp4", 1, "head", p) for i, p in enumerate([i / 20 for i in range(1, 21)])]
+    scores = scores_of(fakes, no_face=[])
+    lfw = scores_of([(f"lfw_{i}.jpg", 0, "real", p) for i, p in enumerate([0.01, 0.08, 0.5])], [])
+    record = calibration_from_scores(scores, 0.9, 0.1, "set", "cmd", held_out_reals={"lfw": lfw})
+    # 20 fakes at 0.05 ... 1.0: 10% may fall below, so the cut sits just under 0.15.
+    assert record.real_below == pytest.approx(0.15 - REPORTED_PROBABILITY_STEP / 2)
+    assert record.held_out_reals_below == {"lfw": pytest.approx(2 / 3, abs=1e-4)}
+    rates = [row["max_missed_fake_rate"] for row in record.tradeoff]
+    assert rates == sorted(rates) and 0.1 in rates
+    cuts = [row["real_below"] for row in record.tradeoff]
+    assert cuts == sorted(cuts)  # a looser rule never calls fewer faces real
+    for row in record.tradeoff:
+        assert row["fakes_below"] <= row["max_missed_fake_rate"]
+    strictest = record.tradeoff[0]  # 2%: none of the 20 fakes below, nor the reals above 0.05
+    assert strictest["fakes_below"] == 0.0 and strictest["lfw"] == pytest.approx(1 / 3, abs=1e-4)

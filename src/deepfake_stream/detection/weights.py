@@ -59,6 +59,12 @@ class RealCalibration(BaseModel):
     reals: int
     fakes_below_by_family: dict[str, float]  # share of each family's fakes below real_below
     reals_below: float  # share of that folder's reals below real_below ("real")
+    # Real faces from sources kept out of training (calibrate --reals): the share of each set
+    # below real_below, which is what "real where the model has reason to believe it" costs.
+    held_out_reals_below: dict[str, float] = {}
+    # The trade-off: for each rule (max_missed_fake_rate), the cut, the share of the fakes below
+    # it and the share of each held-out real set below it.
+    tradeoff: list[dict[str, float]] = []
     command: str
 
 

@@ -24,6 +24,7 @@ Calibrate on data that is kept out of training (a cross-method set such as
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,13 @@ from ..config import Settings
 from ..detection.weights import RealCalibration
 from ..errors import ConfigError
 from ..pipeline import Analyzer
-from .data import METADATA_FILE
-from .evaluate import Progress, Scores, score_crops, score_media
+from .data import METADATA_FILE, read_face_folder
+from .evaluate import Progress, Scores, score_crops, score_media, select_crops
 from .metrics import DEFAULT_MAX_MISSED_FAKE_RATE, real_cut
 
+# The rules the trade-off table compares (share of the calibration fakes left below the cut).
+TRADEOFF_RATES = (0.02, 0.05, 0.10, 0.15, 0.20, 0.30)
+TRADEOFF_FIXED = ("max_missed_fake_rate", "real_below", "fakes_below")
 # Results report probabilities to 4 decimals (pipeline), while verdicts use the exact value:
 # the cut is lowered by half that step so that the fakes it comes from stay at or above it.
 REPORTED_PROBABILITY_STEP = 1e-4
@@ -64,6 +68,21 @@ def thresholds_manifest(settings: Settings) -> Path:
     return settings.model.weights
 
 
+def _with_a_face(scores: Scores, label: int) -> np.ndarray:
+    return np.array(
+        [
+            p
+            for name, lab, p in zip(scores.names, scores.labels, scores.probabilities, strict=True)
+            if lab == label and name not in scores.no_face
+        ]
+    )
+
+
+def _cut(fakes: np.ndarray, max_missed_fake_rate: float, ceiling: float) -> float:
+    cut = max(0.0, real_cut(fakes, max_missed_fake_rate) - REPORTED_PROBABILITY_STEP / 2)
+    return min(ceiling, cut)
+
+
 def calibration_from_scores(
     scores: Scores,
     validation_real_below: float,
@@ -71,9 +90,11 @@ def calibration_from_scores(
     data: str,
     command: str,
     ceiling: float | None = None,
+    held_out_reals: dict[str, Scores] | None = None,
 ) -> RealCalibration:
     """The real threshold these scores call for (files with a face only), as a record; never
-    above the ceiling (default: the validation threshold)."""
+    above the ceiling (default: the validation threshold). The reals of held_out_reals (by
+    name) only enter the record: what share of them each rule would call real."""
     scored = [
         (label, family, probability)
         for name, label, family, probability in zip(
@@ -85,8 +106,16 @@ def calibration_from_scores(
     reals = np.array([p for label, _, p in scored if label == 0])
     if not fakes.size:
         raise ValueError(f"no fake with a face in {data}: nothing to calibrate on")
-    cut = max(0.0, real_cut(fakes, max_missed_fake_rate) - REPORTED_PROBABILITY_STEP / 2)
-    real_below = min(validation_real_below if ceiling is None else ceiling, cut)
+    ceiling = validation_real_below if ceiling is None else ceiling
+    real_below = _cut(fakes, max_missed_fake_rate, ceiling)
+    held_out = {name: _with_a_face(s, 0) for name, s in (held_out_reals or {}).items()}
+    tradeoff = []
+    for rate in sorted({*TRADEOFF_RATES, max_missed_fake_rate}):
+        cut = _cut(fakes, rate, ceiling)
+        row = {"max_missed_fake_rate": rate, "real_below": cut}
+        row["fakes_below"] = round(float(np.mean(fakes < cut)), 4)
+        row |= {name: round(float(np.mean(p < cut)), 4) for name, p in held_out.items() if p.size}
+        tradeoff.append(row)
     families = Counter(family for label, family, _ in scored if label == 1)
     below = Counter(family for label, family, p in scored if label == 1 and p < real_below)
     return RealCalibration(
@@ -100,6 +129,10 @@ def calibration_from_scores(
             family: round(below[family] / count, 4) for family, count in sorted(families.items())
         },
         reals_below=round(float(np.mean(reals < real_below)), 4) if reals.size else 0.0,
+        held_out_reals_below={
+            name: round(float(np.mean(p < real_below)), 4) for name, p in held_out.items() if p.size
+        },
+        tradeoff=tradeoff,
         command=command,
     )
 
@@ -112,6 +145,8 @@ def calibrate(
     write: bool = False,
     command: str = "",
     progress: Progress | None = None,
+    reals: Sequence[Path] = (),
+    validation_of: Path | None = None,
 ) -> CalibrationOutcome:
     """Score a media folder (the video threshold) or a face-crop folder (the photo threshold)
     with the analyzer (built from settings), choose the threshold, and with write store it in
@@ -129,14 +164,16 @@ def calibrate(
     )
     photos = (path / METADATA_FILE).is_file()
     if photos:
-        scores = score_crops(path, analyzer, progress)
+        records = select_crops(read_face_folder(path), validation_of, None)
+        scores = score_crops(path, analyzer, progress, records)
         # A photo is never called real where a video with its score would not be.
         ceiling = thresholds.real_below
     else:
         scores = score_media(path, analyzer, progress)
         ceiling = validation_real_below
+    held_out = {folder.name: _real_scores(folder, analyzer) for folder in reals}
     calibration = calibration_from_scores(
-        scores, validation_real_below, max_missed_fake_rate, path.name, command, ceiling
+        scores, validation_real_below, max_missed_fake_rate, path.name, command, ceiling, held_out
     )
     if write:
         threshold, record = (
@@ -152,6 +189,14 @@ def calibrate(
     return CalibrationOutcome(manifest_path, calibration, photos, write)
 
 
+def _real_scores(folder: Path, analyzer: Analyzer) -> Scores:
+    """The reals of a face-crop folder (as photos) or of a media folder (as uploads)."""
+    if (folder / METADATA_FILE).is_file():
+        records = [r for r in read_face_folder(folder) if r.label == 0]
+        return score_crops(folder, analyzer, records=records)
+    return score_media(folder, analyzer)
+
+
 def summary_lines(outcome: CalibrationOutcome) -> list[str]:
     record = outcome.calibration
     by_family = record.fakes_below_by_family.items()
@@ -164,6 +209,27 @@ def summary_lines(outcome: CalibrationOutcome) -> list[str]:
         + ", ".join(f"{family} {share:.0%}" for family, share in by_family),
         f"reals below it (verdict real): {record.reals_below:.0%} of {record.reals}",
     ]
+    lines += [
+        f"held-out reals below it (verdict real): {name} {share:.0%}"
+        for name, share in record.held_out_reals_below.items()
+    ]
+    if record.tradeoff:
+        sets = [key for key in record.tradeoff[0] if key not in TRADEOFF_FIXED]
+        lines += [
+            "",
+            "| fakes allowed below | real below | fakes below | "
+            + " | ".join(f"{name} real" for name in sets)
+            + " |",
+            "|---" * (3 + len(sets)) + "|",
+        ]
+        for row in record.tradeoff:
+            lines.append(
+                f"| {row['max_missed_fake_rate']:.0%} | {row['real_below']:.3g} "
+                f"| {row['fakes_below']:.1%} | "
+                + " | ".join(f"{row.get(name, 0.0):.1%}" for name in sets)
+                + " |"
+            )
+        lines.append("")
     lines.append(
         f"written to {outcome.manifest}"
         if outcome.written
