@@ -29,10 +29,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..detection.aggregate import verdict_for
-from ..detection.faces import read_dataset_crop
 from ..pipeline import Analyzer
 from .data import REAL_FAMILY, FaceRecord, read_face_folder
-from .evaluate import CROP_BATCH, select_crops
+from .evaluate import CROP_BATCH, select_crops, service_crops
 from .metrics import roc_auc
 
 PROBE_FOLDS = 5
@@ -68,21 +67,12 @@ def audit_records(folders: Sequence[AuditFolder], per_cell: int, seed: int) -> l
 
 
 def score_records(analyzer: Analyzer, records: Sequence[FaceRecord]) -> AuditScores:
-    size = analyzer.engine.preprocessing.input_size
-    model = analyzer.model
     scores = AuditScores()
+    temperature = analyzer.model.temperature
     for start in range(0, len(records), CROP_BATCH):
         chunk = records[start : start + CROP_BATCH]
-        crops = np.stack(
-            [
-                read_dataset_crop(
-                    r.path, r.native_side, size, model.max_native_side, model.crop_jpeg_quality
-                )
-                for r in chunk
-            ]
-        )
-        logits, embeddings = analyzer.engine.infer(crops)
-        probabilities = 1 / (1 + np.exp(-logits.astype(np.float64) / model.temperature))
+        logits, embeddings = analyzer.engine.infer(service_crops(chunk, analyzer))
+        probabilities = 1 / (1 + np.exp(-logits.astype(np.float64) / temperature))
         scores.records.extend(chunk)
         scores.probabilities.extend(float(p) for p in probabilities)
         scores.embeddings.extend(embeddings)
@@ -96,7 +86,10 @@ def source_probe(embeddings: np.ndarray, sources: Sequence[str], seed: int) -> d
     probe = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITERATIONS, C=0.1)
     )
-    folds = StratifiedKFold(PROBE_FOLDS, shuffle=True, random_state=seed)
+    smallest = int(np.bincount(labels).min())
+    if smallest < 2:
+        raise ValueError("the source probe needs at least 2 faces of every real source")
+    folds = StratifiedKFold(min(PROBE_FOLDS, smallest), shuffle=True, random_state=seed)
     predicted = cross_val_predict(probe, embeddings, labels, cv=folds, method="predict_proba")
     pairs = {}
     for a, b in combinations(range(len(names)), 2):

@@ -84,6 +84,20 @@ def select_crops(
     return records
 
 
+def service_crops(records: Sequence[FaceRecord], analyzer: Analyzer) -> np.ndarray:
+    """Dataset crops as the service would have cut them: detail limit and JPEG encode included."""
+    size = analyzer.engine.preprocessing.input_size
+    model = analyzer.model
+    return np.stack(
+        [
+            read_dataset_crop(
+                r.path, r.native_side, size, model.max_native_side, model.crop_jpeg_quality
+            )
+            for r in records
+        ]
+    )
+
+
 def score_crops(
     root: Path,
     analyzer: Analyzer,
@@ -93,21 +107,11 @@ def score_crops(
     """Classify the crops of a metadata.csv folder (all, or the given records) as the service
     would have cut them."""
     records = read_face_folder(root) if records is None else records
-    size = analyzer.engine.preprocessing.input_size
     model = analyzer.model
     scores = Scores()
     for start in range(0, len(records), CROP_BATCH):
         chunk = records[start : start + CROP_BATCH]
-        # As the service would have cut them: detail limit and JPEG encode included.
-        crops = np.stack(
-            [
-                read_dataset_crop(
-                    r.path, r.native_side, size, model.max_native_side, model.crop_jpeg_quality
-                )
-                for r in chunk
-            ]
-        )
-        scored = analyzer.score_crops(crops)
+        scored = analyzer.score_crops(service_crops(chunk, analyzer))
         per_branch = scored.per_branch
         for index, (record, probability) in enumerate(zip(chunk, scored.fused, strict=True)):
             scores.names.append(str(record.path.relative_to(root)))
