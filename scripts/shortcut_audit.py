@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from deepfake_stream.config import load_settings
+from deepfake_stream.detection.weights import read_manifest
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.training.audit import (
     AuditFolder,
@@ -28,6 +29,7 @@ from deepfake_stream.training.audit import (
     audit_lines,
     audit_records,
     score_records,
+    source_metrics,
 )
 
 
@@ -43,8 +45,12 @@ def main() -> int:
     parser.add_argument("--per-cell", type=int, default=500, help="crops per source and family")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--write", action="store_true", help="keep the per-source figures in the weights manifest"
+    )
     args = parser.parse_args()
-    analyzer = Analyzer(load_settings(args.config))
+    settings = load_settings(args.config)
+    analyzer = Analyzer(settings)
     try:
         records = audit_records(args.folders, args.per_cell, args.seed)
         result = audit(analyzer, score_records(analyzer, records), args.seed)
@@ -52,6 +58,13 @@ def main() -> int:
         analyzer.close()
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
+    if args.write:
+        manifest_path = settings.model.weights
+        if manifest_path is None:
+            parser.error("an untrained model has no manifest to write")
+        manifest = read_manifest(manifest_path)
+        updated = manifest.model_copy(update={"source_metrics": source_metrics(result)})
+        manifest_path.write_text(updated.model_dump_json(indent=2) + "\n")
     print("\n".join(audit_lines(result)))
     return 0
 

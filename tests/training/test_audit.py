@@ -13,6 +13,7 @@ from deepfake_stream.training.audit import (
     audit_lines,
     audit_records,
     score_records,
+    source_metrics,
 )
 from deepfake_stream.training.importer import FaceImporter, ImportOptions
 
@@ -58,3 +59,12 @@ def test_the_audit_scores_every_source_against_every_family(
     assert set(probe["pair_auc"]) == {"lfw vs studio"}
     lines = audit_lines(result)
     assert "| real source | copies |" in lines and any(line.startswith("| lfw |") for line in lines)
+    # What the manifest keeps of it: per real source, its verdicts and its AUC per family.
+    per_source = source_metrics(result)
+    assert set(per_source) == {"lfw", "studio"}
+    assert per_source["lfw"]["n"] == 4 and per_source["lfw"]["auc_copies"] == pytest.approx(0.5)
+    lfw = result["verdicts"]["lfw"]
+    assert per_source["lfw"]["said_fake"] == lfw["fake"]
+    assert sum(per_source["studio"][f"said_{v}"] for v in ("real", "uncertain", "fake")) == (
+        pytest.approx(1.0)
+    )

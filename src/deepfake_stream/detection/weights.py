@@ -93,6 +93,9 @@ class WeightsManifest(BaseModel):
     # Per fake family (dfdc, generated, swap, ...): its validation AUC against the reals, etc.
     family_metrics: dict[str, dict[str, float]] = {}
     draw_shares: dict[str, float] = {}  # training draws by family
+    # Per real source (the shortcut audit): its faces' verdicts as photos and its AUC against
+    # each fake family. A source far worse than the others was learnt, not the manipulation.
+    source_metrics: dict[str, dict[str, float]] = {}
 
 
 def sha256_file(path: Path) -> str:

@@ -145,6 +145,19 @@ def audit(analyzer: Analyzer, scores: AuditScores, seed: int = 0) -> dict[str, A
     }
 
 
+def source_metrics(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per real source, what a manifest keeps: verdict shares, and AUC against each family."""
+    return {
+        source: {
+            "n": float(result["verdicts"][source]["n"]),
+            "median_p": result["verdicts"][source]["median_p"],
+            **{f"said_{v}": result["verdicts"][source][v] for v in ("real", "uncertain", "fake")},
+            **{f"auc_{family}": value for family, value in row.items()},
+        }
+        for source, row in result["auc"].items()
+    }
+
+
 def audit_lines(result: dict[str, Any]) -> list[str]:
     """The audit as markdown tables."""
     auc = result["auc"]
