@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from deepfake_stream.config import load_settings
-from deepfake_stream.detection.weights import read_manifest
+from deepfake_stream.detection.weights import read_manifest, write_manifest
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.training.audit import (
     AuditFolder,
@@ -64,7 +64,7 @@ def main() -> int:
             parser.error("an untrained model has no manifest to write")
         manifest = read_manifest(manifest_path)
         updated = manifest.model_copy(update={"source_metrics": source_metrics(result)})
-        manifest_path.write_text(updated.model_dump_json(indent=2) + "\n")
+        write_manifest(manifest_path, updated)
     print("\n".join(audit_lines(result)))
     return 0
 

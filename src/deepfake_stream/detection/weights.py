@@ -115,6 +115,11 @@ def read_manifest(path: Path) -> WeightsManifest:
         raise WeightsError(f"weights manifest {path} is invalid: {exc}") from exc
 
 
+def write_manifest(path: Path, manifest: BaseModel) -> None:
+    """Every manifest (weights or fusion) is written in one format: indented JSON, one newline."""
+    path.write_text(manifest.model_dump_json(indent=2) + "\n")
+
+
 def verified_weights_path(manifest_path: Path, manifest: WeightsManifest) -> Path:
     """The weights file named by the manifest, after checking its sha256."""
     weights_path = (manifest_path.parent / manifest.file).resolve()

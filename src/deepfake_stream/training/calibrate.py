@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
-from ..detection.weights import RealCalibration
+from ..detection.weights import RealCalibration, write_manifest
 from ..errors import ConfigError
 from ..pipeline import Analyzer
 from .data import METADATA_FILE, read_face_folder
@@ -185,7 +185,7 @@ def calibrate(
                 record: calibration,
             }
         )
-        manifest_path.write_text(updated.model_dump_json(indent=2) + "\n")
+        write_manifest(manifest_path, updated)
     return CalibrationOutcome(manifest_path, calibration, photos, write)
 
 

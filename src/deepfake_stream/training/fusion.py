@@ -33,7 +33,12 @@ from ..detection.fusion import (
     NoveltyReference,
     fuse_logits,
 )
-from ..detection.weights import Thresholds, load_trained_detector, read_manifest
+from ..detection.weights import (
+    Thresholds,
+    load_trained_detector,
+    read_manifest,
+    write_manifest,
+)
 from ..errors import ConfigError
 from .metrics import choose_thresholds, classification_report, family_reports, log_loss
 from .samples import Sample
@@ -193,6 +198,6 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
         metrics=metrics,
         novelty=novelty,
     )
-    manifest_path.write_text(fusion.model_dump_json(indent=2) + "\n")
+    write_manifest(manifest_path, fusion)
     log.info("wrote %s: weights %s, T %.3f", manifest_path, weights, temperature)
     return manifest_path

@@ -39,6 +39,7 @@ from ..detection.weights import (
     WeightsManifest,
     load_trained_detector,
     save_detector_weights,
+    write_manifest,
 )
 from ..errors import ConfigError
 from .augment import AugmentOptions
@@ -656,7 +657,7 @@ def _write_release(
         draw_shares=settings.training_shares,
     )
     manifest_path = settings.output / f"{settings.name}.json"
-    manifest_path.write_text(manifest.model_dump_json(indent=2) + "\n")
+    write_manifest(manifest_path, manifest)
     log.info("wrote %s (sha256 %s), validation %s", manifest_path, sha[:12], metrics)
     return manifest_path
 
