@@ -613,7 +613,8 @@ def _export_onnx(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training.train import load_train_settings, train
+    from .training.recipe import load_train_settings
+    from .training.train import train
 
     settings = load_train_settings(args.config)
     print(train(settings, command=f"deepfake-stream train --config {args.config}"))
@@ -622,7 +623,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _lofo(args: argparse.Namespace) -> int:
     from .training.lofo import format_table, leave_one_family_out, plan_runs
-    from .training.train import load_train_settings
+    from .training.recipe import load_train_settings
 
     settings = load_train_settings(args.config)
     try:

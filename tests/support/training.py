@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deepfake_stream.training.train import TrainSettings
+from deepfake_stream.training.recipe import TrainSettings
 
 
 def tiny_train_settings(

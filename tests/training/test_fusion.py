@@ -17,7 +17,8 @@ from deepfake_stream.training.fusion import (
     fit_weights,
     load_fusion_fit_settings,
 )
-from deepfake_stream.training.train import TrainSettings, train
+from deepfake_stream.training.recipe import TrainSettings
+from deepfake_stream.training.train import train
 
 
 def test_fit_weights_favours_the_informative_branch() -> None:

@@ -13,6 +13,7 @@ from deepfake_stream.config import Settings
 from deepfake_stream.media import decode_image, sniff_file
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.training.data import read_face_folder
+from deepfake_stream.training.dataset import IMPORTED_CROP_SIDE
 from deepfake_stream.training.importer import (
     COLUMNS,
     FaceImporter,
@@ -20,7 +21,6 @@ from deepfake_stream.training.importer import (
     difference_hash,
     group_of,
 )
-from deepfake_stream.training.train import IMPORTED_CROP_SIDE
 
 PEOPLE = {"Aaron_Peirsol", "Aaron_Sorkin"}
 

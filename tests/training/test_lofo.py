@@ -14,7 +14,7 @@ from deepfake_stream.training.lofo import (
     plan_runs,
     run_settings,
 )
-from deepfake_stream.training.train import TrainSettings
+from deepfake_stream.training.recipe import TrainSettings
 from support.training import tiny_train_settings
 
 SHARES = {"real": 0.5, "fake": 0.3, "sbi": 0.2}

@@ -2,19 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from deepfake_stream.detection.model import get_spec
 from deepfake_stream.detection.weights import load_trained_detector
 from deepfake_stream.training.data import read_face_folder, split_by_group
-from deepfake_stream.training.train import (
-    crop_landmarks,
-    load_train_settings,
-    train,
-    warmup_cosine,
-)
+from deepfake_stream.training.dataset import crop_landmarks
+from deepfake_stream.training.train import train, warmup_cosine
 from support.training import tiny_train_settings
 
 SHARES = {"real": 0.5, "fake": 0.2, "sbi": 0.1, "swap": 0.1, "resolution": 0.05, "mouth": 0.05}
@@ -53,36 +48,8 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     assert detector.preprocessing.input_size == size
 
 
-def test_landmarks_found_in_batches_match_one_crop_at_a_time(
-    face_folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    records = read_face_folder(face_folder)
-    batched = crop_landmarks(records, 224)
-    monkeypatch.setattr("deepfake_stream.training.train.LANDMARK_BATCH", 1)
-    single = crop_landmarks(records, 224)
-    assert batched.keys() == single.keys() and len(batched) >= 3
-    for path, points in batched.items():
-        np.testing.assert_allclose(points, single[path], atol=0.5)
-
-
 def test_warmup_then_cosine() -> None:
     factor = warmup_cosine(total_steps=100, warmup_steps=10)
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(55) == pytest.approx(0.5, abs=0.01)
     assert factor(99) < 0.01
-
-
-@pytest.mark.parametrize(
-    "path",
-    sorted(
-        path
-        for path in (Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml")
-        if not path.name.startswith("fusion")
-    ),
-    ids=lambda p: p.name,
-)
-def test_every_training_config_loads(path: Path) -> None:
-    settings = load_train_settings(path)
-    assert not any(source.path.is_absolute() for source in settings.data)
-    assert not settings.checkpoint.is_absolute()
-    assert set(settings.exclude_groups) >= {"lynaeydofd", "qzimuostzz", "ybqmttnept"}

@@ -25,7 +25,7 @@ from ..errors import DeepfakeStreamError
 from ..pipeline import Analyzer
 from .data import METADATA_FILE, REAL_FAMILY, FaceRecord, read_face_folder
 from .metrics import breakdown, classification_report, family_reports, roc_auc, roc_curve
-from .train import grouped_split, load_train_settings
+from .recipe import grouped_split, load_train_settings
 
 NO_FACE_PROBABILITY = 0.5  # what a file without a face counts as: a coin toss, not a drop
 CROP_BATCH = 64  # crops read and classified at a time

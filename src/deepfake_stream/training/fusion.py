@@ -40,15 +40,10 @@ from ..detection.weights import (
     write_manifest,
 )
 from ..errors import ConfigError
+from .dataset import crop_landmarks, renderer_for, validation_samples
 from .metrics import choose_thresholds, classification_report, family_reports, log_loss
+from .recipe import load_train_settings, read_records
 from .samples import Sample
-from .train import (
-    crop_landmarks,
-    load_train_settings,
-    read_records,
-    renderer_for,
-    validation_samples,
-)
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 
 from ..detection.weights import read_manifest
 from .data import REAL_FAMILY
-from .train import TrainSettings, train
+from .recipe import TrainSettings
+from .train import train
 
 # Where the runs' releases and the table go, under the config's output folder.
 LOFO_FOLDER = "lofo"
