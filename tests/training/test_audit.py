@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deepfake_stream.config import Settings
@@ -14,6 +15,7 @@ from deepfake_stream.training.audit import (
     audit_records,
     score_records,
     source_metrics,
+    source_probe,
 )
 from deepfake_stream.training.importer import FaceImporter, ImportOptions
 
@@ -68,3 +70,17 @@ def test_the_audit_scores_every_source_against_every_family(
     assert sum(per_source["studio"][f"said_{v}"] for v in ("real", "uncertain", "fake")) == (
         pytest.approx(1.0)
     )
+
+
+def test_the_probe_leaves_out_a_source_too_small_to_cross_validate() -> None:
+    rng = np.random.default_rng(0)
+    # Two separable sources of 20 faces, and a third with one face held out (as ffhq1024 has).
+    embeddings = np.r_[
+        rng.normal(0, 1, (20, 8)), rng.normal(3, 1, (20, 8)), rng.normal(0, 1, (1, 8))
+    ]
+    sources = ["utkface"] * 20 + ["lfw"] * 20 + ["ffhq1024"]
+    probe = source_probe(embeddings, sources, seed=0)
+    assert probe["sources"] == ["lfw", "utkface"] and probe["too_few_faces"] == ["ffhq1024"]
+    assert probe["pair_auc"]["lfw vs utkface"] > 0.9
+    with pytest.raises(ValueError, match="2 real sources"):
+        source_probe(embeddings[20:], sources[20:], seed=0)

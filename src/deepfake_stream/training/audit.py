@@ -15,6 +15,7 @@ them. The audit reports:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -36,6 +37,9 @@ from .metrics import roc_auc
 
 PROBE_FOLDS = 5
 PROBE_MAX_ITERATIONS = 2000
+# The fewest faces of a real source that cross-validation can take (one fold each); a recipe's
+# held-out groups may keep fewer of a small source (ffhq1024 has 4 faces in all).
+PROBE_MIN_FACES = 2
 
 
 @dataclass(frozen=True)
@@ -80,15 +84,19 @@ def score_records(analyzer: Analyzer, records: Sequence[FaceRecord]) -> AuditSco
 
 
 def source_probe(embeddings: np.ndarray, sources: Sequence[str], seed: int) -> dict[str, Any]:
-    """How well a linear probe on the embedding tells the real sources apart."""
-    names = sorted(set(sources))
-    labels = np.array([names.index(s) for s in sources])
+    """How well a linear probe on the embedding tells the real sources apart. A source with
+    too few faces to cross-validate on is left out of the probe and named."""
+    counts = Counter(sources)
+    names = sorted(name for name, n in counts.items() if n >= PROBE_MIN_FACES)
+    if len(names) < 2:
+        raise ValueError(f"the source probe needs 2 real sources of {PROBE_MIN_FACES}+ faces")
+    kept = np.array([s in names for s in sources])
+    embeddings = embeddings[kept]
+    labels = np.array([names.index(s) for s in sources if s in names])
     probe = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITERATIONS, C=0.1)
     )
     smallest = int(np.bincount(labels).min())
-    if smallest < 2:
-        raise ValueError("the source probe needs at least 2 faces of every real source")
     folds = StratifiedKFold(min(PROBE_FOLDS, smallest), shuffle=True, random_state=seed)
     predicted = cross_val_predict(probe, embeddings, labels, cv=folds, method="predict_proba")
     pairs = {}
@@ -102,6 +110,7 @@ def source_probe(embeddings: np.ndarray, sources: Sequence[str], seed: int) -> d
         "balanced_accuracy": float(balanced_accuracy_score(labels, predicted.argmax(axis=1))),
         "chance": 1 / len(names),
         "pair_auc": pairs,
+        "too_few_faces": sorted(set(counts) - set(names)),
     }
 
 
@@ -184,4 +193,6 @@ def audit_lines(result: dict[str, Any]) -> list[str]:
         f"accuracy {probe['balanced_accuracy']:.3f} (chance {probe['chance']:.3f})",
     ]
     lines += [f"- {pair}: AUC {value:.3f}" for pair, value in probe["pair_auc"].items()]
+    if probe["too_few_faces"]:
+        lines.append(f"- left out, too few faces: {', '.join(probe['too_few_faces'])}")
     return lines
