@@ -253,6 +253,7 @@ def test_info_reports_the_trained_weights(
         "real_below": 0.3,
         "photo_real_below": 0.3,  # no photo calibration: the video threshold
         "fake_at_or_above": 0.7,
+        "photo_fake_at_or_above": 0.7,  # no photo fake calibration: the video threshold
     }
 
 

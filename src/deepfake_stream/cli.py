@@ -162,6 +162,13 @@ def _parser() -> argparse.ArgumentParser:
         help="share of its fakes allowed below the real threshold (default 0.10)",
     )
     calibration.add_argument(
+        "--max-false-fake-rate",
+        type=float,
+        default=None,
+        help="photos with --reals face-crop folders: share of those real photos allowed at or "
+        "above the photo fake threshold (default 0.02)",
+    )
+    calibration.add_argument(
         "--write", action="store_true", help="store it in the manifest the config's thresholds use"
     )
 
@@ -472,6 +479,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
             "real_below": model.real_below,
             "photo_real_below": model.photo_real_below,
             "fake_at_or_above": model.fake_at_or_above,
+            "photo_fake_at_or_above": model.photo_fake_at_or_above,
         },
         "torch": torch.__version__,
         "cuda_available": torch.cuda.is_available(),
@@ -518,19 +526,24 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _error_rate(value: float | None, default: float, kind: str) -> float | None:
+    """--max-<kind>-fake-rate, or its default; None (with the reason said) when out of range."""
+    rate = default if value is None else value
+    if not 0.0 <= rate < 1.0:
+        print(f"deepfake-stream: --max-{kind}-fake-rate must be in [0, 1)", file=sys.stderr)
+        return None
+    return rate
+
+
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from .training.calibrate import calibrate, summary_lines, thresholds_manifest
-    from .training.metrics import DEFAULT_MAX_MISSED_FAKE_RATE
+    from .training.metrics import DEFAULT_MAX_FALSE_FAKE_RATE, DEFAULT_MAX_MISSED_FAKE_RATE
 
-    rate = (
-        DEFAULT_MAX_MISSED_FAKE_RATE
-        if args.max_missed_fake_rate is None
-        else args.max_missed_fake_rate
-    )
-    if not 0.0 <= rate < 1.0:
-        print("deepfake-stream: --max-missed-fake-rate must be in [0, 1)", file=sys.stderr)
+    rate = _error_rate(args.max_missed_fake_rate, DEFAULT_MAX_MISSED_FAKE_RATE, "missed")
+    false_rate = _error_rate(args.max_false_fake_rate, DEFAULT_MAX_FALSE_FAKE_RATE, "false")
+    if rate is None or false_rate is None:
         return EXIT_USAGE
     if not all(_is_folder(folder) for folder in [args.media, *args.reals]):
         return EXIT_USAGE
@@ -541,6 +554,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     analyzer = _quiet_analyzer(settings)
     command = (
         f"deepfake-stream calibrate {args.media} --max-missed-fake-rate {rate}"
+        f" --max-false-fake-rate {false_rate}"
         + (f" --config {args.config}" if args.config else "")
         + (f" --validation-of {args.validation_of}" if args.validation_of else "")
         + (" --reals " + " ".join(str(p) for p in args.reals) if args.reals else "")
@@ -563,6 +577,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
                 progress,
                 args.reals,
                 args.validation_of,
+                false_rate,
             )
         except ValueError as exc:
             print(f"deepfake-stream: {exc}", file=sys.stderr)

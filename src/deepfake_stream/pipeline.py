@@ -84,6 +84,7 @@ class LoadedModel:
     real_below: float  # verdict thresholds in force (real_below: videos and streams)
     photo_real_below: float  # below which a photo is real; never above real_below
     fake_at_or_above: float
+    photo_fake_at_or_above: float  # at or above which a photo is fake; never below the above
     # The real threshold chosen on validation, when a calibration on methods outside the
     # training data lowered it (and the config does not override it); else None.
     validation_real_below: float | None
@@ -277,8 +278,13 @@ class Analyzer:
             if source is not None
             else UNTRAINED_THRESHOLDS
         )
-        photo_real_below = (
-            source.thresholds.photo_real_below_in_force() if source is not None else real_below
+        photo_real_below, photo_fake_at = (
+            (
+                source.thresholds.photo_real_below_in_force(),
+                source.thresholds.photo_fake_at_or_above_in_force(),
+            )
+            if source is not None
+            else (real_below, fake_at)
         )
         # Either calibration records the threshold chosen on validation that it lowered.
         calibration = (
@@ -298,6 +304,9 @@ class Analyzer:
             fake_at_or_above=settings.verdict.fake_at_or_above
             if settings.verdict.fake_at_or_above is not None
             else fake_at,
+            photo_fake_at_or_above=settings.verdict.fake_at_or_above
+            if settings.verdict.fake_at_or_above is not None
+            else photo_fake_at,
             validation_real_below=calibration.validation_real_below
             if calibration is not None and override is None
             else None,
@@ -590,8 +599,12 @@ class Analyzer:
         summary = summarise(probabilities)
         branch_summaries = {branch: summarise(values) for branch, values in per_branch.items()}
         photo = media.info.kind is MediaKind.IMAGE
-        real_below = self.model.photo_real_below if photo else self.model.real_below
-        thresholds = (real_below, self.model.fake_at_or_above)
+        thresholds = (
+            (self.model.photo_real_below, self.model.photo_fake_at_or_above)
+            if photo
+            else (self.model.real_below, self.model.fake_at_or_above)
+        )
+        real_below = thresholds[0]
         verdict = verdict_for(summary.probability, *thresholds)
         warnings = list(media.warnings)
         unvouched = calibrated_real_warning(

@@ -16,6 +16,7 @@ from deepfake_stream.training.calibrate import (
     REPORTED_PROBABILITY_STEP,
     calibrate,
     calibration_from_scores,
+    fake_calibration_from_scores,
     thresholds_manifest,
 )
 from deepfake_stream.training.evaluate import NO_FACE_PROBABILITY, Scores, score_crops
@@ -175,6 +176,7 @@ def test_calibrate_refuses_configs_it_cannot_calibrate(
     config.write_text("verdict:\n  real_below: 0.3\n")
     assert main(["calibrate", str(media), "--config", str(config)]) == EXIT_CONFIG
     assert main(["calibrate", str(media), "--max-missed-fake-rate", "1.5"]) == EXIT_USAGE
+    assert main(["calibrate", str(media), "--max-false-fake-rate", "-0.1"]) == EXIT_USAGE
 
 
 def with_weights(settings: Settings, weights: Path) -> Settings:
@@ -284,3 +286,65 @@ def test_held_out_reals_and_the_tradeoff_are_recorded_with_the_rule() -> None:
         assert row["fakes_below"] <= row["max_missed_fake_rate"]
     strictest = record.tradeoff[0]  # 2%: none of the 20 fakes below, nor the reals above 0.05
     assert strictest["fakes_below"] == 0.0 and strictest["lfw"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_held_out_real_photos_raise_the_photo_fake_threshold_by_the_rule() -> None:
+    lfw = scores_of([(f"lfw_{i}.jpg", 0, "real", i / 100) for i in range(1, 101)], [])
+    few = scores_of(
+        [("other_0.jpg", 0, "real", 0.995), ("blank.jpg", 0, "real", 0.5)], ["blank.jpg"]
+    )
+    gan = scores_of([(f"gan_{i}.jpg", 1, "gan", p) for i, p in enumerate([0.5, 0.97, 0.999])], [])
+    record = fake_calibration_from_scores({"lfw": lfw, "other": few}, gan, 0.8, 0.02, "cmd")
+    # 101 real photos with a face (0.01 ... 1.0 and 0.995): at most 2 of them may be fake.
+    assert record.reals == 101 and record.data == ["lfw", "other"]
+    assert record.fake_at_or_above == 0.995
+    assert record.reals_at_or_above == {"lfw": 0.01, "other": 1.0}
+    assert record.fakes_at_or_above == pytest.approx(1 / 3, abs=1e-4)
+    assert record.validation_fake_at_or_above == 0.8
+    cuts = [row["fake_at_or_above"] for row in record.tradeoff]
+    assert cuts == sorted(cuts, reverse=True)  # a looser rule never calls fewer reals fake
+    # Never below the validation threshold: calibration only takes `fake` verdicts away.
+    loose = fake_calibration_from_scores({"lfw": lfw}, gan, 0.8, 0.5, "cmd")
+    assert loose.fake_at_or_above == 0.8
+    with pytest.raises(ValueError, match="no held-out real photo"):
+        fake_calibration_from_scores({"few": scores_of([], [])}, gan, 0.8, 0.02, "cmd")
+
+
+def test_held_out_real_photos_calibrate_the_photo_fake_threshold_the_service_uses(
+    settings: Settings, own_weights: Path, face_folder: Path, fixtures: Path
+) -> None:
+    configured = with_weights(settings, own_weights)
+    video_fake_at = read_manifest(own_weights).thresholds.fake_at_or_above
+    analyzer = Analyzer(configured)
+    try:
+        reals = score_crops(face_folder, analyzer)
+        outcome = calibrate(
+            configured,
+            analyzer,
+            face_folder,
+            0.0,
+            write=True,
+            command="test",
+            reals=[face_folder],
+            max_false_fake_rate=0.0,
+        )
+    finally:
+        analyzer.close()
+    record = outcome.photo_fake
+    assert record is not None and record.reals == 4 and record.max_false_fake_rate == 0.0
+    # None of the four real crops may be fake: the cut is above the highest (or validation's).
+    highest = max(
+        p for p, label in zip(reals.probabilities, reals.labels, strict=True) if not label
+    )
+    assert record.fake_at_or_above > highest or record.fake_at_or_above == video_fake_at
+    assert record.fake_at_or_above >= video_fake_at and record.reals_at_or_above == {
+        face_folder.name: 0.0
+    }
+    written = read_manifest(own_weights)
+    assert written.thresholds.photo_fake_at_or_above == record.fake_at_or_above
+    assert written.thresholds.fake_at_or_above == video_fake_at  # videos keep theirs
+    assert written.photo_fake_calibration == record
+
+    photo, video = analyses(configured, fixtures / "photo.jpg", fixtures / "real_hdtf_2s.mp4")
+    assert photo.settings.fake_at_or_above == record.fake_at_or_above
+    assert video.settings.fake_at_or_above == video_fake_at

@@ -14,6 +14,7 @@ from deepfake_stream.training.metrics import (
     classification_report,
     confusion,
     equal_error_rate,
+    fake_cut,
     fit_temperature,
     log_loss,
     roc_auc,
@@ -289,3 +290,18 @@ def test_thresholds_are_ordered_and_meet_their_error_rates(
     lower = p[p < choice.fake_at_or_above]
     if lower.size:
         assert (p[labels == 0] >= lower.max()).mean() > rates[0]
+
+
+def test_the_fake_cut_calls_at_most_the_allowed_share_of_reals_fake() -> None:
+    reals = [0.1, 0.2, 0.2, 0.5, 0.9]
+    # 0% allowed: just above the highest real, so none is fake.
+    assert fake_cut(reals, 0.0) == pytest.approx(0.9) and fake_cut(reals, 0.0) > 0.9
+    assert fake_cut(reals, 0.2) == 0.9  # one of five may be fake: the highest
+    assert fake_cut(reals, 0.39) == 0.9 and fake_cut(reals, 0.4) == 0.5
+    assert fake_cut(reals, 0.79) == 0.5  # the two reals at 0.2 are fake together, or neither
+    assert fake_cut(reals, 0.8) == 0.2
+    assert fake_cut(reals, 0.99) == 0.2  # every real fake is never allowed below 100%
+    with pytest.raises(ValueError, match="at least one real"):
+        fake_cut([], 0.1)
+    with pytest.raises(ValueError, match="error rates"):
+        fake_cut(reals, 1.0)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.numpy import load_file, save_file
 
 from ..errors import WeightsError
-from .weights import RealCalibration, Thresholds, sha256_file
+from .weights import FakeCalibration, RealCalibration, Thresholds, sha256_file
 
 
 class Branch(StrEnum):
@@ -93,6 +93,7 @@ class FusionManifest(BaseModel):
     thresholds: Thresholds  # for the fused probability
     calibration: RealCalibration | None = None  # set when real_below was calibrated
     photo_calibration: RealCalibration | None = None  # set when photo_real_below was
+    photo_fake_calibration: FakeCalibration | None = None  # set when photo_fake_at_or_above was
     disagreement: float = Field(default=DEFAULT_DISAGREEMENT, gt=0.5, le=1.0)
     novelty: NoveltyReference | None = None  # of the face branch's embeddings
     fitted_on: str  # the validation data the weights and thresholds were fitted on

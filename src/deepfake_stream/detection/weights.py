@@ -36,11 +36,21 @@ class Thresholds(BaseModel):
     # generated faces come as photos (calibrated on them: training/calibrate.py).
     photo_real_below: float | None = Field(default=None, ge=0.0, le=1.0)
 
+    # At or above which a photo is "fake"; None: fake_at_or_above. Calibrated on real photos
+    # from a source kept out of training, whose scores spread wider than validation's reals.
+    photo_fake_at_or_above: float | None = Field(default=None, ge=0.0, le=1.0)
+
     def photo_real_below_in_force(self) -> float:
         """The photo threshold: never above the video one, which bounds every `real`."""
         if self.photo_real_below is None:
             return self.real_below
         return min(self.photo_real_below, self.real_below)
+
+    def photo_fake_at_or_above_in_force(self) -> float:
+        """The photo fake threshold: never below the video one, which bounds every `fake`."""
+        if self.photo_fake_at_or_above is None:
+            return self.fake_at_or_above
+        return max(self.photo_fake_at_or_above, self.fake_at_or_above)
 
 
 class RealCalibration(BaseModel):
@@ -68,6 +78,25 @@ class RealCalibration(BaseModel):
     command: str
 
 
+class FakeCalibration(BaseModel):
+    """How the photo "fake" threshold was raised on real photos of sources kept out of
+    training (`deepfake-stream calibrate CROPS --reals ...`): validation's reals are the
+    training sources' own, and a real photo from elsewhere scores higher more often."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validation_fake_at_or_above: float = Field(ge=0.0, le=1.0)  # chosen on validation
+    fake_at_or_above: float = Field(ge=0.0, le=1.0)  # in force; never below the validation one
+    max_false_fake_rate: float = Field(ge=0.0, lt=1.0)  # the rule: reals at or above the cut
+    data: list[str]  # the real sets it was calibrated on, by name
+    reals: int
+    reals_at_or_above: dict[str, float]  # share of each set at or above the cut ("fake")
+    fakes_at_or_above: float  # share of the calibration's fakes at or above it (detected)
+    # For each rule (max_false_fake_rate): the cut, and the share of reals and fakes above it.
+    tradeoff: list[dict[str, float]] = []
+    command: str
+
+
 class WeightsManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,6 +115,7 @@ class WeightsManifest(BaseModel):
     thresholds: Thresholds
     calibration: RealCalibration | None = None  # set when real_below was calibrated
     photo_calibration: RealCalibration | None = None  # set when photo_real_below was
+    photo_fake_calibration: FakeCalibration | None = None  # set when photo_fake_at_or_above was
     training_data: str  # what it was trained on, with the data's terms
     training_command: str  # exact command that produced the file
     trained_on: str  # hardware

@@ -134,7 +134,7 @@ def audit(analyzer: Analyzer, scores: AuditScores, seed: int = 0) -> dict[str, A
     for name in [*real_sources, *fake_families]:
         mask = (real & (sources == name)) if name in real_sources else (families == name)
         said = [
-            verdict_for(float(p), model.photo_real_below, model.fake_at_or_above).value
+            verdict_for(float(p), model.photo_real_below, model.photo_fake_at_or_above).value
             for p in probabilities[mask]
         ]
         verdicts[name] = {
@@ -146,7 +146,7 @@ def audit(analyzer: Analyzer, scores: AuditScores, seed: int = 0) -> dict[str, A
     return {
         "weights": model.weights_name,
         "photo_real_below": model.photo_real_below,
-        "fake_at_or_above": model.fake_at_or_above,
+        "photo_fake_at_or_above": model.photo_fake_at_or_above,
         "auc": auc,
         "verdicts": verdicts,
         "family": {f: f for f in fake_families} | {s: REAL_FAMILY for s in real_sources},
@@ -173,7 +173,7 @@ def audit_lines(result: dict[str, Any]) -> list[str]:
     families = sorted(next(iter(auc.values())))
     lines = [
         f"weights {result['weights']}; photos: real below {result['photo_real_below']:.3g}, "
-        f"fake at or above {result['fake_at_or_above']:.3g}",
+        f"fake at or above {result['photo_fake_at_or_above']:.3g}",
         "",
         "| real source | " + " | ".join(families) + " |",
         "|---" * (len(families) + 1) + "|",

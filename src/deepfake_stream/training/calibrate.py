@@ -14,6 +14,12 @@ face-crop folder (metadata.csv; stills, such as generated portraits), which cali
 `photo_real_below`, the threshold of photos, never above `real_below`. Photos get their own:
 one face with no frames to average, and generated faces come as photos.
 
+Calibrating photos with --reals face-crop folders (real photos of sources kept out of
+training) also raises `photo_fake_at_or_above` to the lowest cut that calls at most
+max_false_fake_rate of those reals fake, never below the validation threshold: validation's
+reals come from the training sources, and real photos from elsewhere score higher more often.
+Only `fake` verdicts of photos become `uncertain`.
+
 With write, the new threshold and a record of how it was chosen go into the manifest whose
 thresholds the config uses: the fusion manifest when the config fuses branches, else the
 face weights' manifest. The weights files are untouched, so every sha256 still holds.
@@ -31,16 +37,23 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
-from ..detection.weights import RealCalibration, write_manifest
+from ..detection.weights import FakeCalibration, RealCalibration, write_manifest
 from ..errors import ConfigError
 from ..pipeline import Analyzer
 from .data import METADATA_FILE, read_face_folder
 from .evaluate import Progress, Scores, score_crops, score_media, select_crops
-from .metrics import DEFAULT_MAX_MISSED_FAKE_RATE, real_cut
+from .metrics import (
+    DEFAULT_MAX_FALSE_FAKE_RATE,
+    DEFAULT_MAX_MISSED_FAKE_RATE,
+    fake_cut,
+    real_cut,
+)
 
 # The rules the trade-off table compares (share of the calibration fakes left below the cut).
 TRADEOFF_RATES = (0.02, 0.05, 0.10, 0.15, 0.20, 0.30)
 TRADEOFF_FIXED = ("max_missed_fake_rate", "real_below", "fakes_below")
+# The rules the photo fake threshold's trade-off compares (share of held-out reals called fake).
+FAKE_TRADEOFF_RATES = (0.005, 0.01, 0.02, 0.05, 0.10)
 # Results report probabilities to 4 decimals (pipeline), while verdicts use the exact value:
 # the cut is lowered by half that step so that the fakes it comes from stay at or above it.
 REPORTED_PROBABILITY_STEP = 1e-4
@@ -50,6 +63,7 @@ REPORTED_PROBABILITY_STEP = 1e-4
 class CalibrationOutcome:
     manifest: Path  # the manifest whose thresholds the config uses
     calibration: RealCalibration
+    photo_fake: FakeCalibration | None  # the photo fake threshold, when held-out reals allowed
     photos: bool  # the photo threshold was calibrated (on face crops), not the video one
     written: bool
 
@@ -137,6 +151,56 @@ def calibration_from_scores(
     )
 
 
+def fake_calibration_from_scores(
+    held_out_reals: dict[str, Scores],
+    fakes: Scores,
+    validation_fake_at_or_above: float,
+    max_false_fake_rate: float,
+    command: str,
+) -> FakeCalibration:
+    """The photo fake threshold these held-out real photos call for (faces only), as a record;
+    never below the validation threshold."""
+    reals = {name: _with_a_face(s, 0) for name, s in held_out_reals.items()}
+    reals = {name: p for name, p in reals.items() if p.size}
+    if not reals:
+        raise ValueError("no held-out real photo with a face: no fake threshold to calibrate")
+    pooled = np.concatenate(list(reals.values()))
+    fake_scores = _with_a_face(fakes, 1)
+
+    def cut_for(rate: float) -> float:
+        return max(validation_fake_at_or_above, fake_cut(pooled, rate))
+
+    def shares(cut: float) -> dict[str, float]:
+        return {name: round(float(np.mean(p >= cut)), 4) for name, p in reals.items()}
+
+    def detected(cut: float) -> float:
+        return round(float(np.mean(fake_scores >= cut)), 4) if fake_scores.size else 0.0
+
+    tradeoff = []
+    for rate in sorted({*FAKE_TRADEOFF_RATES, max_false_fake_rate}):
+        cut = cut_for(rate)
+        tradeoff.append(
+            {
+                "max_false_fake_rate": rate,
+                "fake_at_or_above": cut,
+                "fakes_at_or_above": detected(cut),
+            }
+            | shares(cut)
+        )
+    chosen = cut_for(max_false_fake_rate)
+    return FakeCalibration(
+        validation_fake_at_or_above=validation_fake_at_or_above,
+        fake_at_or_above=chosen,
+        max_false_fake_rate=max_false_fake_rate,
+        data=sorted(reals),
+        reals=int(pooled.size),
+        reals_at_or_above=shares(chosen),
+        fakes_at_or_above=detected(chosen),
+        tradeoff=tradeoff,
+        command=command,
+    )
+
+
 def calibrate(
     settings: Settings,
     analyzer: Analyzer,
@@ -147,6 +211,7 @@ def calibrate(
     progress: Progress | None = None,
     reals: Sequence[Path] = (),
     validation_of: Path | None = None,
+    max_false_fake_rate: float = DEFAULT_MAX_FALSE_FAKE_RATE,
 ) -> CalibrationOutcome:
     """Score a media folder (the video threshold) or a face-crop folder (the photo threshold)
     with the analyzer (built from settings), choose the threshold, and with write store it in
@@ -175,18 +240,36 @@ def calibrate(
     calibration = calibration_from_scores(
         scores, validation_real_below, max_missed_fake_rate, path.name, command, ceiling, held_out
     )
+    # Real photos kept out of training: where the photo fake threshold is calibrated.
+    real_photos = {
+        folder.name: held_out[folder.name] for folder in reals if (folder / METADATA_FILE).is_file()
+    }
+    photo_fake = None
+    if photos and real_photos:
+        previous_fake = manifest.photo_fake_calibration
+        photo_fake = fake_calibration_from_scores(
+            real_photos,
+            scores,
+            previous_fake.validation_fake_at_or_above
+            if previous_fake is not None
+            else thresholds.fake_at_or_above,
+            max_false_fake_rate,
+            command,
+        )
     if write:
         threshold, record = (
             ("photo_real_below", "photo_calibration") if photos else ("real_below", "calibration")
         )
+        new_thresholds: dict[str, float] = {threshold: calibration.real_below}
+        update: dict[str, object] = {record: calibration}
+        if photo_fake is not None:
+            new_thresholds["photo_fake_at_or_above"] = photo_fake.fake_at_or_above
+            update["photo_fake_calibration"] = photo_fake
         updated = manifest.model_copy(
-            update={
-                "thresholds": thresholds.model_copy(update={threshold: calibration.real_below}),
-                record: calibration,
-            }
+            update={"thresholds": thresholds.model_copy(update=new_thresholds), **update}
         )
         write_manifest(manifest_path, updated)
-    return CalibrationOutcome(manifest_path, calibration, photos, write)
+    return CalibrationOutcome(manifest_path, calibration, photo_fake, photos, write)
 
 
 def _real_scores(folder: Path, analyzer: Analyzer) -> Scores:
@@ -215,24 +298,58 @@ def summary_lines(outcome: CalibrationOutcome) -> list[str]:
     ]
     if record.tradeoff:
         sets = [key for key in record.tradeoff[0] if key not in TRADEOFF_FIXED]
-        lines += [
-            "",
-            "| fakes allowed below | real below | fakes below | "
-            + " | ".join(f"{name} real" for name in sets)
-            + " |",
-            "|---" * (3 + len(sets)) + "|",
+        header = ["fakes allowed below", "real below", "fakes below", *(f"{n} real" for n in sets)]
+        rows = [
+            [
+                f"{row['max_missed_fake_rate']:.0%}",
+                f"{row['real_below']:.3g}",
+                f"{row['fakes_below']:.1%}",
+                *(f"{row.get(name, 0.0):.1%}" for name in sets),
+            ]
+            for row in record.tradeoff
         ]
-        for row in record.tradeoff:
-            lines.append(
-                f"| {row['max_missed_fake_rate']:.0%} | {row['real_below']:.3g} "
-                f"| {row['fakes_below']:.1%} | "
-                + " | ".join(f"{row.get(name, 0.0):.1%}" for name in sets)
-                + " |"
-            )
-        lines.append("")
+        lines += ["", *markdown_table(header, rows), ""]
+    lines += fake_summary_lines(outcome.photo_fake) if outcome.photo_fake is not None else []
     lines.append(
         f"written to {outcome.manifest}"
         if outcome.written
         else f"not written (add --write to store it in {outcome.manifest})"
     )
     return lines
+
+
+def fake_summary_lines(record: FakeCalibration) -> list[str]:
+    sets = record.data
+    lines = [
+        f"photo_fake_at_or_above {record.validation_fake_at_or_above:.4f} (validation) -> "
+        f"{record.fake_at_or_above:.4f} (at most {record.max_false_fake_rate:.1%} of the "
+        f"{record.reals} held-out real photos at or above it)",
+        "held-out real photos at or above it (verdict fake): "
+        + ", ".join(f"{name} {share:.1%}" for name, share in record.reals_at_or_above.items()),
+        f"fakes at or above it (detected): {record.fakes_at_or_above:.1%}",
+        "",
+    ]
+    header = [
+        "reals allowed fake",
+        "fake at or above",
+        "fakes detected",
+        *(f"{n} fake" for n in sets),
+    ]
+    rows = [
+        [
+            f"{row['max_false_fake_rate']:.1%}",
+            f"{row['fake_at_or_above']:.3g}",
+            f"{row['fakes_at_or_above']:.1%}",
+            *(f"{row.get(name, 0.0):.1%}" for name in sets),
+        ]
+        for row in record.tradeoff
+    ]
+    return [*lines, *markdown_table(header, rows), ""]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]

@@ -124,7 +124,7 @@ def score_crops(
             )
             # What the service would say of a photo of this one face.
             verdict = verdict_for(
-                float(probability), model.photo_real_below, model.fake_at_or_above
+                float(probability), model.photo_real_below, model.photo_fake_at_or_above
             )
             scores.verdicts.append(verdict.value)
         if progress is not None:

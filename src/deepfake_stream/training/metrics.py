@@ -314,6 +314,21 @@ def real_cut(fake_probabilities: ArrayLike, max_missed_fake_rate: float) -> floa
     return float(fakes[np.flatnonzero(missed_rate <= max_missed_fake_rate)[-1]])
 
 
+def fake_cut(real_probabilities: ArrayLike, max_false_fake_rate: float) -> float:
+    """The lowest cut c such that at most max_false_fake_rate of these reals have p >= c: the
+    "fake" threshold that calls no more of them fake than that. One of their probabilities,
+    or just above the highest (then none is fake)."""
+    if not 0.0 <= max_false_fake_rate < 1.0:
+        raise ValueError("error rates must be in [0, 1)")
+    values = np.unique(np.asarray(real_probabilities, dtype=np.float64).ravel())
+    if values.size == 0:
+        raise ValueError("a fake threshold needs at least one real")
+    reals = np.sort(np.asarray(real_probabilities, dtype=np.float64).ravel())
+    cuts = np.append(values, np.nextafter(values[-1], np.inf))
+    at_or_above = reals.size - np.searchsorted(reals, cuts, side="left")
+    return float(cuts[np.flatnonzero(at_or_above / reals.size <= max_false_fake_rate)[0]])
+
+
 def choose_thresholds(
     labels: ArrayLike,
     probabilities: ArrayLike,

@@ -32,7 +32,8 @@ class ModelCard(ModelResult):
     crop_jpeg_quality: int | None
     real_below: float = Field(description="Below it a video or stream is real.")
     photo_real_below: float = Field(description="Below it a photo is real.")
-    fake_at_or_above: float
+    fake_at_or_above: float = Field(description="At or above it a video or stream is fake.")
+    photo_fake_at_or_above: float = Field(description="At or above it a photo is fake.")
     manifest: WeightsManifest | None
     fusion_manifest: FusionManifest | None = Field(
         description="The fusion in force: branch weights, thresholds, per-family metrics."
@@ -68,6 +69,7 @@ def build_model_card(analyzer: Analyzer) -> ModelCard:
         real_below=model.real_below,
         photo_real_below=model.photo_real_below,
         fake_at_or_above=model.fake_at_or_above,
+        photo_fake_at_or_above=model.photo_fake_at_or_above,
         manifest=model.manifest,
         fusion_manifest=analyzer.fusion,
     )
