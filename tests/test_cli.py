@@ -15,7 +15,7 @@ import yaml
 
 from deepfake_stream.cli import main
 from deepfake_stream.config import Settings
-from deepfake_stream.detection.model import create_detector
+from deepfake_stream.detection.registry import create_detector
 from deepfake_stream.detection.weights import WeightsManifest, save_detector_weights
 from deepfake_stream.schema import AnalysisResult
 

@@ -34,7 +34,7 @@ SHIPPED_WEIGHTS = Path("weights/srm-lite0-dfdc.json")
 
 
 class ModelSettings(_Section):
-    # Registry name of the detector architecture (see detection.model.list_detectors()).
+    # Registry name of the detector architecture (see detection.registry.list_detectors()).
     architecture: str = "srm_efficientnet_lite0"
     # Manifest of trained weights (weights/*.json; the shipped release by default). None:
     # ImageNet backbone with an untrained head, reported as untrained in every result.

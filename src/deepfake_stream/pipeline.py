@@ -36,7 +36,7 @@ from .detection.fusion import (
     parse_branches,
     read_fusion_manifest,
 )
-from .detection.model import Detector, create_detector, get_spec
+from .detection.registry import Detector, create_detector, get_spec
 from .detection.weights import (
     UNTRAINED_THRESHOLDS,
     WeightsManifest,

@@ -7,7 +7,8 @@ import pytest
 
 from deepfake_stream.config import ModelSettings
 from deepfake_stream.detection.engine import build_engine, check_devices
-from deepfake_stream.detection.model import DeepfakeDetector, create_detector
+from deepfake_stream.detection.model import DeepfakeDetector
+from deepfake_stream.detection.registry import create_detector
 from deepfake_stream.errors import ConfigError, DeviceUnavailableError
 from deepfake_stream.pipeline import Analyzer
 

@@ -8,7 +8,7 @@ import torch
 
 from deepfake_stream.detection.engine import export_onnx, normalize_crops
 from deepfake_stream.detection.frequency import DCT_BLOCK, FrequencyDetector, dct_basis
-from deepfake_stream.detection.model import create_detector, get_spec
+from deepfake_stream.detection.registry import create_detector, get_spec
 
 
 def test_the_dct_basis_is_orthonormal() -> None:

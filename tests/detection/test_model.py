@@ -3,19 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import timm
 import torch
 from PIL import Image
 
-from deepfake_stream.detection.model import (
-    SRMFilter,
-    create_detector,
-    get_spec,
-    list_detectors,
-    load_imagenet_backbone,
-)
-from deepfake_stream.errors import ConfigError
+from deepfake_stream.detection.model import SRMFilter, load_imagenet_backbone
+from deepfake_stream.detection.registry import create_detector, get_spec
 
 # ImageNet classes a portrait lands in (jersey, fur coat, hair spray, ...), and "vault" for the
 # arcade of noface.jpg.
@@ -27,20 +20,6 @@ def _photo_tensor(fixtures: Path, name: str = "photo.jpg", size: int = 224) -> t
     image = Image.open(fixtures / name).convert("RGB").resize((size, size))
     pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
     return (pixels - 0.5) / 0.5
-
-
-def test_registry_lists_and_refuses_unknown_names() -> None:
-    assert {"srm_efficientnet_lite0", "srm_efficientnet_lite1", "srm_efficientnet_b0"} <= set(
-        list_detectors()
-    )
-    with pytest.raises(ConfigError, match="unknown detector"):
-        get_spec("resnet_9000")
-
-
-def test_each_architecture_carries_its_preprocessing_contract() -> None:
-    lite0 = get_spec("srm_efficientnet_lite0").preprocessing
-    assert (lite0.input_size, lite0.mean, lite0.std) == (224, (0.5,) * 3, (0.5,) * 3)
-    assert get_spec("srm_efficientnet_lite2").preprocessing.input_size == 260
 
 
 def _entropy(probs: torch.Tensor) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_stream.detection.model import create_detector
+from deepfake_stream.detection.registry import create_detector
 from deepfake_stream.detection.weights import (
     load_trained_detector,
     read_manifest,

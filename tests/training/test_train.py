@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_stream.detection.model import get_spec
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.detection.weights import load_trained_detector
 from deepfake_stream.training.data import read_face_folder, split_by_group
 from deepfake_stream.training.dataset import crop_landmarks

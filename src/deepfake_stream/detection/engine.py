@@ -21,7 +21,7 @@ from torch import nn
 
 from ..config import ModelSettings
 from ..errors import ConfigError, DeviceUnavailableError
-from .model import Detector, Preprocessing
+from .registry import Detector, Preprocessing
 
 ONNX_OPSET = 17
 ONNX_INPUT_NAME = "crops"

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from .model import Detector, DetectorSpec, Preprocessing, register_detector
+from .registry import Detector, DetectorSpec, Preprocessing, register_detector
 
 DCT_BLOCK = 8
 # BT.601 luma, as JPEG computes it.

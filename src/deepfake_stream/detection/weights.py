@@ -19,7 +19,7 @@ from ..errors import WeightsError
 if TYPE_CHECKING:  # PyTorch loads only where weights load: not in the job API front
     import torch
 
-    from .model import Detector
+    from .registry import Detector
 
 HASH_CHUNK_BYTES = 1 << 20
 # Defaults for a model without a manifest (untrained): no claim either way is trustworthy,
@@ -101,7 +101,7 @@ class WeightsManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str  # human name of this release of weights
-    architecture: str  # registry name (deepfake_stream.detection.model)
+    architecture: str  # registry name (deepfake_stream.detection.registry)
     file: str  # safetensors file, relative to the manifest
     sha256: str  # of that file
     input_size: int  # preprocessing contract: crop side...
@@ -168,7 +168,7 @@ def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifes
     """Build the manifest's architecture and load its verified weights into it."""
     from safetensors.torch import load_file
 
-    from .model import create_detector
+    from .registry import create_detector
 
     manifest = read_manifest(manifest_path)
     weights_path = verified_weights_path(manifest_path, manifest)

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..detection.model import DeepfakeDetector, Detector, Preprocessing
+from ..detection.model import DeepfakeDetector
+from ..detection.registry import Detector, Preprocessing
 from .augment import AugmentOptions
 from .data import FaceRecord
 from .recipe import TrainSettings

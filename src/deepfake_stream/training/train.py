@@ -30,7 +30,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from ..detection.model import DeepfakeDetector, Detector, create_detector
+from ..detection.model import DeepfakeDetector
+from ..detection.registry import Detector, create_detector
 from ..detection.weights import (
     Thresholds,
     WeightsManifest,
