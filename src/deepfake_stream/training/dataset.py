@@ -42,7 +42,8 @@ LOG_EVERY_BATCHES = 100
 def crop_landmarks(
     records: Sequence[FaceRecord], size: int, cache: Path | None = None
 ) -> Landmarks:
-    """MTCNN's five points on each real crop (self-blending needs them), cached on disk."""
+    """MTCNN's five points on each real crop of these records (self-blending needs them),
+    cached on disk."""
     from ..config import FaceSettings
     from ..detection.faces import FaceDetector
     from ..media import ImagePicture
@@ -81,7 +82,9 @@ def crop_landmarks(
             cache.parent.mkdir(parents=True, exist_ok=True)
             arrays: dict[str, Any] = {str(path): points for path, points in known.items()}
             np.savez(cache, **arrays)
-    return known
+    # The cache may hold other recipes' crops: only these records' points, so that a recipe's
+    # synthesise_from decides which faces the synthesised fakes are made from.
+    return {r.path: known[r.path] for r in records if r.label == 0 and r.path in known}
 
 
 def to_tensor(crop: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
