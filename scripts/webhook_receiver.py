@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from deepfake_stream.jobs.webhooks import verify
+from deepfake_stream.network import verify
 
 SEEN_LIMIT = 10_000
 

@@ -13,7 +13,7 @@ import pytest
 from deepfake_stream.api.auth import Scope, create_key
 from deepfake_stream.config import Settings
 from deepfake_stream.jobs.store import JobStore
-from deepfake_stream.jobs.webhooks import verify
+from deepfake_stream.network import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from support.live import live_server

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from deepfake_stream.jobs.webhooks import new_signing_secret, sign
+from deepfake_stream.jobs.webhooks import new_signing_secret
+from deepfake_stream.network import sign
 from support.processes import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "webhook_receiver.py"

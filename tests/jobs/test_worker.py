@@ -19,7 +19,7 @@ from deepfake_stream.config import Settings
 from deepfake_stream.jobs.queue import JobQueue
 from deepfake_stream.jobs.storage import MediaStore
 from deepfake_stream.jobs.store import JobStatus, JobStore, WebhookState, utcnow
-from deepfake_stream.jobs.webhooks import verify
+from deepfake_stream.network import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from support.processes import env_without_dfs

@@ -1,37 +1,30 @@
-"""Webhooks: when a job ends, its callback_url is POSTed the job, signed the Standard Webhooks
-way (webhook-id, webhook-timestamp, webhook-signature: HMAC-SHA256), retried with exponential
-backoff and jitter (tenacity), every attempt recorded in the store."""
+"""Webhooks: when a job ends, its callback_url is POSTed the job, signed and retried through
+network.py, every attempt recorded in the store; and the signing secret deployments share."""
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy.exc import IntegrityError
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tenacity import (
     RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-    wait_exponential_jitter,
 )
 
 from ..config import WebhookSettings
-from ..errors import InvalidParametersError
-from ..metrics import WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES
+from ..metrics import WEBHOOK_DELIVERIES
+from ..network import (
+    DeliveryError,
+    PermanentDeliveryError,
+    post_signed,
+    retrying,
+    webhook_client,
+)
 from .store import DeliveryRow, JobRow, JobStore, WebhookState, utcnow
 from .views import job_view
 
@@ -39,23 +32,6 @@ log = logging.getLogger(__name__)
 
 SECRET_NAME = "webhook_signing_secret"
 SECRET_PREFIX = "whsec_"
-USER_AGENT = "DeepfakeStream-Webhooks/1"
-# A delivery's response body is not read beyond this (it is not used, only recorded).
-MAX_ERROR_CHARS = 500
-# Callback URL schemes accepted.
-ALLOWED_SCHEMES = ("http", "https")
-
-
-class DeliveryError(Exception):
-    """An attempt failed in a way worth retrying (no answer, 5xx, 429...)."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class PermanentDeliveryError(Exception):
-    """An attempt failed in a way that retrying cannot mend (the URL became private)."""
 
 
 def new_signing_secret() -> str:
@@ -68,128 +44,6 @@ def signing_secret(settings: WebhookSettings, store: JobStore) -> str:
     if settings.secret is not None:
         return settings.secret.get_secret_value()
     return store.secret(SECRET_NAME, new_signing_secret)
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def check_public_url(
-    url: str,
-    allow_private: bool,
-    field: str = "callback_url",
-    schemes: tuple[str, ...] = ALLOWED_SCHEMES,
-) -> None:
-    """Refuse URLs that are not http(s), or whose host resolves to a private, loopback,
-    link-local or otherwise non-public address (SSRF), unless allow_private. `field` names the
-    URL in the error."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises on a malformed port)
-    except ValueError as exc:
-        raise InvalidParametersError(f"{field} is not a valid URL: {exc}") from exc
-    if parts.scheme not in schemes or not parts.hostname:
-        raise InvalidParametersError(
-            f"{field} must be an absolute URL: {', '.join(s + '://' for s in schemes)}"
-        )
-    if parts.username or parts.password:
-        raise InvalidParametersError(f"{field} must not carry credentials")
-    if allow_private:
-        return  # any host will do; one that does not resolve fails at delivery, recorded
-    try:
-        port = parts.port or 443  # the port does not change what the host resolves to
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
-    except (OSError, ValueError) as exc:
-        raise InvalidParametersError(f"{field} host does not resolve: {exc}") from exc
-    private = sorted(str(a) for a in addresses if not _is_public(str(a)))
-    if private:
-        raise InvalidParametersError(
-            f"{field} resolves to a non-public address ({', '.join(private)}); "
-            "set webhooks.allow_private to allow it"
-        )
-
-
-def sign(secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
-    """The Standard Webhooks headers for a body."""
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(message_id, timestamp, body),
-    }
-
-
-def verify(secret: str, body: bytes | str, headers: dict[str, str]) -> dict[str, object]:
-    """For receivers: check a delivery's signature and age; the parsed payload, or
-    WebhookVerificationError."""
-    payload = Webhook(secret).verify(body, headers)
-    if not isinstance(payload, dict):
-        raise WebhookVerificationError("payload is not a JSON object")
-    return payload
-
-
-def webhook_client(settings: WebhookSettings) -> httpx.Client:
-    return httpx.Client(
-        timeout=settings.timeout_s,
-        follow_redirects=False,  # a redirect could lead to a private address
-        headers={"user-agent": USER_AGENT},
-    )
-
-
-def post_signed(
-    client: httpx.Client, secret: str, url: str, message_id: str, body: str, allow_private: bool
-) -> int:
-    """One signed delivery attempt, counted in the metrics: the receiver's status code, or
-    DeliveryError (worth retrying) or PermanentDeliveryError."""
-    succeeded = False
-    try:
-        try:
-            check_public_url(url, allow_private)  # DNS may have changed since it was accepted
-        except InvalidParametersError as exc:
-            raise PermanentDeliveryError(exc.message) from exc
-        headers = sign(secret, message_id, datetime.now(UTC), body)
-        headers["content-type"] = "application/json"
-        try:
-            response = client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-        if not response.is_success:
-            raise DeliveryError(
-                f"HTTP {response.status_code}: {response.text[:MAX_ERROR_CHARS]}",
-                response.status_code,
-            )
-        succeeded = True
-        return response.status_code
-    finally:
-        WEBHOOK_ATTEMPTS.labels("succeeded" if succeeded else "failed").inc()
-
-
-def retrying(
-    settings: WebhookSettings,
-    attempts: int,
-    closing: threading.Event,
-    before_sleep: Callable[[RetryCallState], None] | None = None,
-) -> Retrying:
-    """Exponential backoff with jitter between attempts that raised DeliveryError; the waits
-    end early, and no attempt follows, once `closing` is set."""
-
-    def sleep(seconds: float) -> None:
-        closing.wait(seconds)
-
-    return Retrying(
-        stop=stop_after_attempt(max(1, attempts)) | stop_when_event_set(closing),
-        sleep=sleep,
-        wait=wait_exponential_jitter(
-            multiplier=settings.initial_backoff_s,
-            max=settings.max_backoff_s,
-            jitter=settings.initial_backoff_s,
-        ),
-        retry=retry_if_exception_type(DeliveryError),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 def payload_for(job: JobRow) -> str:

@@ -16,11 +16,12 @@ from ..config import Settings
 from ..errors import DeepfakeStreamError
 from ..logs import job_id as job_id_context
 from ..metrics import JOBS_ENDED, observe_analysis
+from ..network import check_public_url
 from ..pipeline import AnalysisOptions, Analyzer
 from .queue import JobQueue
 from .storage import MediaStore
 from .store import JobRow, JobStatus, JobStore, WebhookState
-from .webhooks import WebhookSender, check_public_url
+from .webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ..config import WebhookSettings
-from ..jobs.webhooks import (
+from ..network import (
     DeliveryError,
     PermanentDeliveryError,
     post_signed,

@@ -16,7 +16,7 @@ from ...errors import InvalidParametersError, NotFoundError
 from ...jobs.storage import MediaStore
 from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus, JobStore, new_job_id
 from ...jobs.views import JobPage, JobView, job_view
-from ...jobs.webhooks import check_public_url
+from ...network import check_public_url
 from ..deps import JobsReader, JobsWriter, StateDep
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
 from ..upload import SavedUpload, multipart_body, save_upload

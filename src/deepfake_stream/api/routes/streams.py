@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ...config import LimitSettings
 from ...errors import DeepfakeStreamError, UnsupportedMediaTypeError
-from ...jobs.webhooks import check_public_url
 from ...media import SNIFF_BYTES, ImagePicture, MediaKind, decode_image, sniff
+from ...network import check_public_url
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
