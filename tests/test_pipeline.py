@@ -105,6 +105,21 @@ def test_an_untrained_model_never_judges_and_says_why(settings: Settings, fixtur
     assert result.settings.crop_margin == settings.faces.margin  # the config's geometry
 
 
+def test_thresholds_set_in_the_config_judge_photos_and_videos_alike(
+    settings: Settings, fixtures: Path
+) -> None:
+    verdict = settings.verdict.model_copy(update={"real_below": 0.001, "fake_at_or_above": 0.002})
+    configured = Analyzer(settings.model_copy(update={"verdict": verdict}))
+    try:
+        model = configured.model
+        photo = configured.analyze(fixtures / "photo.jpg")
+    finally:
+        configured.close()
+    assert (model.real_below, model.photo_real_below) == (0.001, 0.001)
+    assert (model.fake_at_or_above, model.photo_fake_at_or_above) == (0.002, 0.002)
+    assert (photo.settings.real_below, photo.settings.fake_at_or_above) == (0.001, 0.002)
+
+
 def test_the_ensemble_config_runs_both_shipped_branches(
     settings: Settings, fixtures: Path, tmp_path: Path
 ) -> None:

@@ -293,6 +293,8 @@ class Analyzer:
         override = settings.verdict.real_below
         if override is not None:  # the config's overrides both
             real_below = photo_real_below = override
+        if settings.verdict.fake_at_or_above is not None:  # likewise
+            fake_at = photo_fake_at = settings.verdict.fake_at_or_above
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
@@ -301,12 +303,8 @@ class Analyzer:
             temperature=self.temperatures[Branch.FACE],
             real_below=real_below,
             photo_real_below=photo_real_below,
-            fake_at_or_above=settings.verdict.fake_at_or_above
-            if settings.verdict.fake_at_or_above is not None
-            else fake_at,
-            photo_fake_at_or_above=settings.verdict.fake_at_or_above
-            if settings.verdict.fake_at_or_above is not None
-            else photo_fake_at,
+            fake_at_or_above=fake_at,
+            photo_fake_at_or_above=photo_fake_at,
             validation_real_below=calibration.validation_real_below
             if calibration is not None and override is None
             else None,
