@@ -11,13 +11,9 @@ from deepfake_stream.config import Settings, load_settings
 from deepfake_stream.detection.aggregate import Verdict
 from deepfake_stream.errors import AnalysisTimeoutError, CorruptMediaError
 from deepfake_stream.media import load_media
-from deepfake_stream.pipeline import (
-    UNTRAINED_WARNING,
-    AnalysisOptions,
-    Analyzer,
-    BackgroundScoring,
-)
+from deepfake_stream.pipeline import AnalysisOptions, Analyzer, BackgroundScoring
 from deepfake_stream.schema import AnalysisResult
+from deepfake_stream.verdict import UNTRAINED_WARNING
 from support.settings import with_time_limit
 
 
@@ -115,8 +111,8 @@ def test_thresholds_set_in_the_config_judge_photos_and_videos_alike(
         photo = configured.analyze(fixtures / "photo.jpg")
     finally:
         configured.close()
-    assert (model.real_below, model.photo_real_below) == (0.001, 0.001)
-    assert (model.fake_at_or_above, model.photo_fake_at_or_above) == (0.002, 0.002)
+    assert (model.policy.real_below, model.policy.photo_real_below) == (0.001, 0.001)
+    assert (model.policy.fake_at_or_above, model.policy.photo_fake_at_or_above) == (0.002, 0.002)
     assert (photo.settings.real_below, photo.settings.fake_at_or_above) == (0.001, 0.002)
 
 

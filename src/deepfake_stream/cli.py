@@ -288,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
-    from .pipeline import UNTRAINED_WARNING, AnalysisOptions
+    from .pipeline import AnalysisOptions
+    from .verdict import UNTRAINED_WARNING
 
     for value, name in (
         (args.segments, "--segments"),
@@ -476,10 +477,10 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
         "threads": settings.model.threads,
         "batch_size": settings.model.batch_size,
         "thresholds": {
-            "real_below": model.real_below,
-            "photo_real_below": model.photo_real_below,
-            "fake_at_or_above": model.fake_at_or_above,
-            "photo_fake_at_or_above": model.photo_fake_at_or_above,
+            "real_below": model.policy.real_below,
+            "photo_real_below": model.policy.photo_real_below,
+            "fake_at_or_above": model.policy.fake_at_or_above,
+            "photo_fake_at_or_above": model.policy.photo_fake_at_or_above,
         },
         "torch": torch.__version__,
         "cuda_available": torch.cuda.is_available(),
@@ -617,10 +618,10 @@ def _import_faces(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export_onnx(args: argparse.Namespace, settings: Settings) -> int:
+    from .detection.branches import load_face_detector
     from .detection.engine import export_onnx
-    from .pipeline import load_detector
 
-    detector, manifest, sha = load_detector(settings)
+    detector, manifest, sha = load_face_detector(settings.model)
     path = export_onnx(detector, args.output)
     name = manifest.name if manifest else "untrained"
     print(f"{path}: {name} (weights sha256 {sha})")

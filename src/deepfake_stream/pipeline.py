@@ -16,54 +16,23 @@ import numpy as np
 
 from .config import Settings
 from .deadline import Deadline
-from .detection.aggregate import Aggregate, ScoredFace, Verdict, aggregate, verdict_for
-from .detection.engine import InferenceEngine, build_engine
-from .detection.faces import (
-    Box,
-    Face,
-    FaceDetector,
-    Tracker,
-    assign_tracks,
-    keep_confirmed_tracks,
+from .detection.aggregate import Aggregate, ScoredFace, aggregate
+from .detection.branches import (
+    BranchScorer,
+    CropScores,
+    concat_scores,
+    load_face_detector,
+    take_scores,
 )
-from .detection.fusion import (
-    Branch,
-    FusionManifest,
-    NoveltyModel,
-    disagreement_warning,
-    fuse_logits,
-    novelty_warning,
-    parse_branches,
-    read_fusion_manifest,
-)
-from .detection.registry import Detector, create_detector, get_spec
-from .detection.weights import (
-    UNTRAINED_THRESHOLDS,
-    WeightsManifest,
-    load_trained_detector,
-    state_dict_sha256,
-)
-from .errors import ConfigError
+from .detection.faces import Box, Face, FaceDetector, Tracker, assign_tracks, keep_confirmed_tracks
+from .detection.fusion import Branch, FusionManifest
+from .detection.weights import WeightsManifest
 from .media import LoadedMedia, MediaKind, Picture, SampledFrame, load_media, sniff_file
-from .schema import (
-    AnalysisResult,
-    BranchWeights,
-    FaceResult,
-    MediaResult,
-    ModelResult,
-    PersonResult,
-    SegmentResult,
-    SettingsUsed,
-    Timings,
-    TrackBox,
-)
+from .result import Analysis, LoadedModel, build_result
+from .schema import AnalysisResult, BranchWeights, ModelResult, Timings
+from .verdict import policy_for
 
 log = logging.getLogger(__name__)
-
-UNTRAINED_WARNING = (
-    "untrained model: no trained weights are loaded, so the probabilities carry no meaning "
-    "and the verdict is never real or fake"
-)
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -72,58 +41,6 @@ StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 class AnalysisOptions:
     segments: int | None = None  # overrides sampling.segments for this request
     frames_per_segment: int | None = None  # overrides sampling.frames_per_segment
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    architecture: str  # registry name
-    weights_name: str  # manifest name, or "untrained"
-    weights_sha256: str  # of the weights file, or of the in-memory weights when untrained
-    untrained: bool
-    temperature: float  # logits are divided by this before the sigmoid
-    real_below: float  # verdict thresholds in force (real_below: videos and streams)
-    photo_real_below: float  # below which a photo is real; never above real_below
-    fake_at_or_above: float
-    photo_fake_at_or_above: float  # at or above which a photo is fake; never below the above
-    # The real threshold chosen on validation, when a calibration on methods outside the
-    # training data lowered it (and the config does not override it); else None.
-    validation_real_below: float | None
-    crop_margin: float  # face crop geometry in force (see faces.square_crop_box)
-    crop_offset_y: float
-    max_native_side: int | None  # face regions wider than this are reduced to it first
-    crop_jpeg_quality: int | None  # crops are JPEG-encoded at this quality last
-    manifest: WeightsManifest | None
-
-
-@dataclass(frozen=True)
-class CropScores:
-    fused: np.ndarray  # (N,) the fused probability (the face branch's alone without fusion)
-    per_branch: dict[Branch, np.ndarray]  # (N,) each branch's calibrated probability
-    novelty: np.ndarray | None  # (N,) distance from the training faces over its threshold
-
-
-def concat_scores(parts: list[CropScores], branches: list[Branch]) -> CropScores:
-    """The scores of several batches of crops, in order, as one."""
-    empty = np.zeros(0, np.float64)
-    novelties = [part.novelty for part in parts if part.novelty is not None and len(part.fused)]
-    return CropScores(
-        np.concatenate([empty, *(part.fused for part in parts)]),
-        {
-            branch: np.concatenate([empty, *(part.per_branch[branch] for part in parts)])
-            for branch in branches
-        },
-        np.concatenate(novelties) if novelties else None,
-    )
-
-
-def take_scores(scores: CropScores, indices: list[int]) -> CropScores:
-    """The scores of the crops at these positions, in this order."""
-    at = np.asarray(indices, dtype=np.int64)
-    return CropScores(
-        scores.fused[at],
-        {branch: values[at] for branch, values in scores.per_branch.items()},
-        None if scores.novelty is None else scores.novelty[at],
-    )
 
 
 class BackgroundScoring:
@@ -199,54 +116,12 @@ def _load_malloc_trim() -> Callable[[], None]:
 release_free_memory = _load_malloc_trim()
 
 
-def calibrated_real_warning(
-    probability: float | None,
-    real_below: float,
-    validation_real_below: float | None,
-    photo: bool = False,
-) -> str | None:
-    """Why a file the validation threshold would call real is `uncertain`: the real
-    threshold (of photos, or of videos) was calibrated on methods the model was not trained
-    on (training/calibrate)."""
-    if probability is None or validation_real_below is None:
-        return None
-    if not real_below <= probability < validation_real_below:
-        return None
-    unseen = "generated faces score" if photo else "methods it was not trained on score"
-    return (
-        f"no sign of the manipulations the model was trained on (probability {probability:.3f}"
-        f", under the {validation_real_below:.3f} chosen on validation), but {unseen} this low "
-        f"too: only below {real_below:.3g} is {'a photo' if photo else 'the verdict'} real"
-    )
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-x)))
-
-
-def load_detector(settings: Settings) -> tuple[Detector, WeightsManifest | None, str]:
-    """The configured detector: trained weights (verified) or the untrained one; and the
-    sha256 that names its weights."""
-    spec = get_spec(settings.model.architecture)
-    if settings.model.weights is None:
-        detector = create_detector(spec.name)
-        return detector, None, state_dict_sha256(detector)
-    detector, manifest = load_trained_detector(settings.model.weights)
-    if manifest.architecture != spec.name:
-        log.warning(
-            "model.architecture %s differs from the weights' %s; using the weights'",
-            spec.name,
-            manifest.architecture,
-        )
-    return detector, manifest, manifest.sha256
-
-
 class Analyzer:
     """Loads the models once; analyze() is then safe to call from several threads."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        detector, manifest, weights_sha = load_detector(settings)
+        detector, manifest, weights_sha = load_face_detector(settings.model)
         # The crop geometry the weights were trained with wins over the config's.
         face_settings = (
             settings.faces
@@ -260,62 +135,26 @@ class Analyzer:
                 }
             )
         )
-        self.branch_weights: list[BranchWeights] = []
-        self.novelty: NoveltyModel | None = None
-        self.engine: InferenceEngine = build_engine(detector, settings.model, weights_sha)
-        self.engines: dict[Branch, InferenceEngine] = {Branch.FACE: self.engine}
-        self.temperatures: dict[Branch, float] = {
-            Branch.FACE: manifest.temperature if manifest else 1.0
-        }
-        self.fusion = self._load_fusion(settings, detector, manifest)
+        self.scorer = BranchScorer(detector, manifest, weights_sha, settings.model, settings.fusion)
+        self.engine = self.scorer.face_engine
+        self.fusion = self.scorer.fusion
         # Thresholds: the config's, else the fusion's, else the face weights' own.
         self.thresholds_manifest: FusionManifest | WeightsManifest | None = (
             self.fusion if self.fusion is not None else manifest
         )
-        source = self.thresholds_manifest
-        real_below, fake_at = (
-            (source.thresholds.real_below, source.thresholds.fake_at_or_above)
-            if source is not None
-            else UNTRAINED_THRESHOLDS
-        )
-        photo_real_below, photo_fake_at = (
-            (
-                source.thresholds.photo_real_below_in_force(),
-                source.thresholds.photo_fake_at_or_above_in_force(),
-            )
-            if source is not None
-            else (real_below, fake_at)
-        )
-        # Either calibration records the threshold chosen on validation that it lowered.
-        calibration = (
-            (source.calibration or source.photo_calibration) if source is not None else None
-        )
-        override = settings.verdict.real_below
-        if override is not None:  # the config's overrides both
-            real_below = photo_real_below = override
-        if settings.verdict.fake_at_or_above is not None:  # likewise
-            fake_at = photo_fake_at = settings.verdict.fake_at_or_above
         self.model = LoadedModel(
             architecture=detector.spec.name,
             weights_name=manifest.name if manifest else "untrained",
             weights_sha256=weights_sha,
             untrained=manifest is None,
-            temperature=self.temperatures[Branch.FACE],
-            real_below=real_below,
-            photo_real_below=photo_real_below,
-            fake_at_or_above=fake_at,
-            photo_fake_at_or_above=photo_fake_at,
-            validation_real_below=calibration.validation_real_below
-            if calibration is not None and override is None
-            else None,
+            temperature=self.scorer.temperatures[Branch.FACE],
+            policy=policy_for(settings.verdict, self.thresholds_manifest),
             crop_margin=face_settings.margin,
             crop_offset_y=face_settings.crop_offset_y,
             max_native_side=face_settings.max_native_side,
             crop_jpeg_quality=face_settings.crop_jpeg_quality,
             manifest=manifest,
         )
-        if self.model.real_below > self.model.fake_at_or_above:
-            raise ConfigError("verdict thresholds: real_below must not exceed fake_at_or_above")
         self._decoders = ThreadPoolExecutor(
             max_workers=max(2, settings.server.max_concurrent), thread_name_prefix="dfs-decode"
         )
@@ -328,62 +167,9 @@ class Analyzer:
             device=settings.model.devices[0],
         )
 
-    def _load_fusion(
-        self, settings: Settings, face: Detector, face_manifest: WeightsManifest | None
-    ) -> FusionManifest | None:
-        """The fusion manifest and the engines of the other branches it names, checked."""
-        branches = parse_branches(settings.fusion.branches)
-        path = settings.fusion.manifest
-        if path is None or face_manifest is None:
-            if path is not None:
-                log.warning("the face branch is untrained: fusion %s is not used", path)
-            if branches != (Branch.FACE,) and path is None:
-                raise ConfigError(
-                    f"fusion.branches {list(branches)} need fusion.manifest; without one only "
-                    "the face branch runs"
-                )
-            return None
-        fusion = read_fusion_manifest(path)
-        if fusion.face_sha256 != face_manifest.sha256:
-            raise ConfigError(
-                f"fusion {path} was fitted for face weights {fusion.face_sha256[:12]}, but "
-                f"model.weights is {face_manifest.sha256[:12]}: use the matching pair"
-            )
-        for branch in branches:
-            if branch is Branch.FACE:
-                continue
-            if branch not in fusion.branch_manifests or branch not in fusion.weights:
-                raise ConfigError(f"fusion {path} has no {branch.value} branch")
-            detector, manifest = load_trained_detector(
-                path.parent / fusion.branch_manifests[branch]
-            )
-            if detector.preprocessing.input_size != face.preprocessing.input_size:
-                raise ConfigError(
-                    f"the {branch.value} branch takes {detector.preprocessing.input_size}-px "
-                    f"crops, the face branch {face.preprocessing.input_size}-px: one crop "
-                    "must serve both"
-                )
-            self.engines[branch] = build_engine(detector, settings.model, manifest.sha256)
-            self.temperatures[branch] = manifest.temperature
-            self.branch_weights.append(
-                BranchWeights(
-                    branch=branch.value,
-                    weights_name=manifest.name,
-                    weights_sha256=manifest.sha256,
-                    temperature=manifest.temperature,
-                )
-            )
-        if Branch.FACE not in branches:
-            del self.engines[Branch.FACE]
-        elif fusion.novelty is not None:
-            self.novelty = NoveltyModel.load(
-                path.parent / fusion.novelty.file, fusion.novelty.sha256
-            )
-        return fusion
-
     @property
     def branches(self) -> list[Branch]:
-        return list(self.engines)
+        return self.scorer.branches
 
     def model_result(self) -> ModelResult:
         """Which model produced a result (also the core of the API's model card)."""
@@ -397,28 +183,21 @@ class Analyzer:
             temperature=self.model.temperature,
             branches=[branch.value for branch in self.branches],
             fusion=None if self.fusion is None else self.fusion.name,
-            branch_weights=self.branch_weights,
+            branch_weights=[
+                BranchWeights(
+                    branch=branch.value,
+                    weights_name=manifest.name,
+                    weights_sha256=manifest.sha256,
+                    temperature=manifest.temperature,
+                )
+                for branch, manifest in self.scorer.branch_manifests.items()
+            ],
         )
 
     def score_crops(self, crops: np.ndarray) -> CropScores:
         """Fused and per-branch calibrated fake probabilities of uint8 crops (N, S, S, 3), and
         how unlike the training faces each is."""
-        empty = np.zeros(0, np.float64)
-        if not len(crops):
-            return CropScores(empty, {branch: empty for branch in self.engines}, None)
-        calibrated: dict[Branch, np.ndarray] = {}
-        novelty = None
-        for branch, engine in self.engines.items():
-            logits, embeddings = engine.infer(crops)
-            calibrated[branch] = logits.astype(np.float64) / self.temperatures[branch]
-            if branch is Branch.FACE and self.novelty is not None:
-                assert self.fusion is not None and self.fusion.novelty is not None
-                novelty = self.novelty.distances(embeddings) / self.fusion.novelty.threshold
-        per_branch = {branch: _sigmoid(z) for branch, z in calibrated.items()}
-        if self.fusion is None:
-            return CropScores(per_branch[Branch.FACE], per_branch, novelty)
-        fused = fuse_logits(calibrated, self.fusion.weights, self.fusion.temperature)
-        return CropScores(_sigmoid(fused), per_branch, novelty)
+        return self.scorer.score(crops)
 
     def analyze_frame(self, picture: Picture, tracker: Tracker) -> list[FrameFace]:
         """One frame of a live stream: its faces, linked by `tracker` to the stream's earlier
@@ -444,9 +223,7 @@ class Analyzer:
         ]
 
     def close(self) -> None:
-        # The face engine stays open even when its branch is not run: close each engine once.
-        for engine in {id(e): e for e in (self.engine, *self.engines.values())}.values():
-            engine.close()
+        self.scorer.close()
         self._decoders.shutdown(wait=True)
         self._classifiers.shutdown(wait=True)
 
@@ -579,7 +356,6 @@ class Analyzer:
         timings: Timings,
     ) -> AnalysisResult:
         frames = media.frames
-        probabilities, per_branch = scores.fused, scores.per_branch
 
         def summarise(values: np.ndarray) -> Aggregate:
             scored = [
@@ -594,138 +370,41 @@ class Analyzer:
                 min_track_share=self.settings.verdict.min_track_share,
             )
 
-        summary = summarise(probabilities)
-        branch_summaries = {branch: summarise(values) for branch, values in per_branch.items()}
-        photo = media.info.kind is MediaKind.IMAGE
-        thresholds = (
-            (self.model.photo_real_below, self.model.photo_fake_at_or_above)
-            if photo
-            else (self.model.real_below, self.model.fake_at_or_above)
+        summary = summarise(scores.fused)
+        branch_summaries = {branch: summarise(v) for branch, v in scores.per_branch.items()}
+        novelty = voting_novelty(flat, scores.novelty, summary)
+        verdict, warnings = self.model.policy.judge(
+            summary.probability,
+            {branch: s.probability for branch, s in branch_summaries.items()},
+            novelty,
+            photo=media.info.kind is MediaKind.IMAGE,
         )
-        real_below = thresholds[0]
-        verdict = verdict_for(summary.probability, *thresholds)
-        warnings = list(media.warnings)
-        unvouched = calibrated_real_warning(
-            summary.probability, real_below, self.model.validation_real_below, photo
-        )
-        if unvouched is not None:
-            warnings.append(unvouched)
-        novelty = None
-        if scores.novelty is not None:
-            voting = [
-                value
-                for (_, track_id, _), value in zip(flat, scores.novelty, strict=True)
-                if track_id in summary.voting_tracks
-            ]
-            novelty = float(np.median(voting)) if voting else None
-        if self.fusion is not None and verdict in (Verdict.REAL, Verdict.FAKE):
-            abstain = disagreement_warning(
-                {branch: s.probability for branch, s in branch_summaries.items()},
-                self.fusion.disagreement,
-            ) or novelty_warning(novelty)
-            if abstain is not None:
-                warnings.append(abstain)
-                verdict = Verdict.UNCERTAIN
-        if self.model.untrained:
-            warnings.append(UNTRAINED_WARNING)
-            if verdict is not Verdict.NO_FACE:
-                verdict = Verdict.UNCERTAIN
-
-        duration = media.info.duration_s or 0.0
-        segment_length = duration / segments if segments else 0.0
-        face_results: list[list[FaceResult]] = [[] for _ in range(segments)]
-        boxes_per_track: dict[int, list[TrackBox]] = {}
-        for index, ((frame_index, track_id, face), probability) in enumerate(
-            zip(flat, probabilities, strict=True)
-        ):
-            frame = frames[frame_index]
-            box = tuple(round(v, 1) for v in face.box)
-            face_results[frame.segment].append(
-                FaceResult(
-                    track_id=track_id,
-                    time_s=frame.time_s,
-                    box=box,  # type: ignore[arg-type]
-                    detection_confidence=round(face.confidence, 4),
-                    probability=round(float(probability), 4),
-                    branches={
-                        branch.value: round(float(values[index]), 4)
-                        for branch, values in per_branch.items()
-                    },
-                )
-            )
-            boxes_per_track.setdefault(track_id, []).append(
-                TrackBox(time_s=frame.time_s, box=box)  # type: ignore[arg-type]
-            )
-        segment_results = [
-            SegmentResult(
-                index=index,
-                start_s=round(index * segment_length, 3),
-                end_s=round((index + 1) * segment_length, 3),
-                probability=None if p is None else round(p, 4),
-                faces=face_results[index],
-            )
-            for index, p in enumerate(summary.segment_probabilities)
-        ]
-        people = [
-            PersonResult(
-                track_id=track_id,
-                probability=round(probability, 4),
-                verdict=(
-                    Verdict.UNCERTAIN
-                    if self.model.untrained
-                    else verdict_for(probability, *thresholds)
-                ),
-                frames=len(boxes_per_track[track_id]),
-                votes=track_id in summary.voting_tracks,
-                boxes=boxes_per_track[track_id],
-                branches={
-                    branch.value: round(s.person_probabilities[track_id], 4)
-                    for branch, s in branch_summaries.items()
-                },
-            )
-            for track_id, probability in summary.person_probabilities.items()
-        ]
-        info = media.info
-        return AnalysisResult(
+        analysis = Analysis(
+            media=media,
+            segments=segments,
+            frames_per_segment=frames_per_segment,
+            faces=flat,
+            scores=scores,
+            summary=summary,
+            branch_summaries=branch_summaries,
             verdict=verdict,
-            probability=None if summary.probability is None else round(summary.probability, 4),
-            branches={
-                branch.value: None if s.probability is None else round(s.probability, 4)
-                for branch, s in branch_summaries.items()
-            },
-            novelty=None if novelty is None else round(novelty, 4),
+            warnings=[*media.warnings, *warnings],
+            novelty=novelty,
             file_name=file_name,
-            media=MediaResult(
-                type=info.kind.value,
-                format=info.format,
-                width=info.width,
-                height=info.height,
-                duration_s=info.duration_s,
-                fps=info.fps,
-                rotation=info.rotation,
-                frames_sampled=len(frames),
-            ),
-            segments=segment_results,
-            people=people,
-            model=self.model_result(),
-            settings=SettingsUsed(
-                segments=segments,
-                frames_per_segment=frames_per_segment if info.kind is MediaKind.VIDEO else 1,
-                real_below=thresholds[0],
-                fake_at_or_above=thresholds[1],
-                strategy=self.settings.verdict.strategy,
-                detect_short_side=(
-                    self.settings.faces.detect_short_side
-                    if info.kind is MediaKind.VIDEO
-                    else self.settings.faces.detect_short_side_image
-                ),
-                min_face_size=self.settings.faces.min_face_size,
-                crop_margin=self.model.crop_margin,
-                crop_offset_y=self.model.crop_offset_y,
-                max_native_side=self.model.max_native_side,
-                crop_jpeg_quality=self.model.crop_jpeg_quality,
-                branches=[branch.value for branch in self.branches],
-            ),
             timings=timings,
-            warnings=warnings,
         )
+        return build_result(analysis, self.model, self.model_result(), self.settings)
+
+
+def voting_novelty(
+    faces: list[tuple[int, int, Face]], novelty: np.ndarray | None, summary: Aggregate
+) -> float | None:
+    """The median novelty of the faces on voting tracks (None without a novelty reference)."""
+    if novelty is None:
+        return None
+    voting = [
+        value
+        for (_, track_id, _), value in zip(faces, novelty, strict=True)
+        if track_id in summary.voting_tracks
+    ]
+    return float(np.median(voting)) if voting else None

@@ -123,8 +123,8 @@ def test_calibrate_writes_the_threshold_the_service_then_uses(
     # The service loads the rewritten manifest (the weights' sha256 still holds) and uses it.
     calibrated = Analyzer(configured)
     try:
-        assert calibrated.model.real_below == record.real_below
-        assert calibrated.model.validation_real_below == validation_real_below
+        assert calibrated.model.policy.real_below == record.real_below
+        assert calibrated.model.policy.validation_real_below == validation_real_below
         result = calibrated.analyze(media / "fake" / "dfdc_clip.mp4")
         assert result.verdict.value != "real"
         assert result.settings.real_below == record.real_below
@@ -218,8 +218,8 @@ def test_face_crops_calibrate_the_photo_threshold_and_leave_the_video_one(
 
     calibrated = Analyzer(configured)
     try:
-        assert calibrated.model.photo_real_below == record.real_below
-        assert calibrated.model.real_below == video_real_below
+        assert calibrated.model.policy.photo_real_below == record.real_below
+        assert calibrated.model.policy.real_below == video_real_below
         photo = calibrated.analyze(fixtures / "photo.jpg")
         video = calibrated.analyze(fixtures / "real_hdtf_2s.mp4")
     finally:

@@ -50,7 +50,7 @@ def test_media_go_through_the_service_pipeline_and_no_face_counts_as_half(
     direct = analyzer.analyze(media_folder / "video/fake/fake_dfdc_2s.mp4").probability
     assert files["video/fake/fake_dfdc_2s.mp4"]["probability"] == pytest.approx(direct, abs=1e-4)
     assert set(summary["by_source"]) == {"image/real", "video/fake", "video/real"}
-    assert summary["threshold"] == analyzer.model.fake_at_or_above
+    assert summary["threshold"] == analyzer.model.policy.fake_at_or_above
     fake_result = analyzer.analyze(media_folder / "video/fake/fake_dfdc_2s.mp4")
     assert files["video/fake/fake_dfdc_2s.mp4"]["verdict"] == fake_result.verdict.value
     assert sum(sum(counts.values()) for counts in summary["verdicts"].values()) == 3

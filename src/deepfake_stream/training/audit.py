@@ -29,7 +29,6 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..detection.aggregate import verdict_for
 from ..pipeline import Analyzer
 from .data import REAL_FAMILY, FaceRecord, read_face_folder
 from .evaluate import CROP_BATCH, select_crops, service_crops
@@ -133,10 +132,7 @@ def audit(analyzer: Analyzer, scores: AuditScores, seed: int = 0) -> dict[str, A
     verdicts: dict[str, dict[str, float]] = {}
     for name in [*real_sources, *fake_families]:
         mask = (real & (sources == name)) if name in real_sources else (families == name)
-        said = [
-            verdict_for(float(p), model.photo_real_below, model.photo_fake_at_or_above).value
-            for p in probabilities[mask]
-        ]
+        said = [model.policy.person(float(p), photo=True).value for p in probabilities[mask]]
         verdicts[name] = {
             "n": len(said),
             "median_p": float(np.median(probabilities[mask])),
@@ -145,8 +141,8 @@ def audit(analyzer: Analyzer, scores: AuditScores, seed: int = 0) -> dict[str, A
     embeddings = np.stack(scores.embeddings)
     return {
         "weights": model.weights_name,
-        "photo_real_below": model.photo_real_below,
-        "photo_fake_at_or_above": model.photo_fake_at_or_above,
+        "photo_real_below": model.policy.photo_real_below,
+        "photo_fake_at_or_above": model.policy.photo_fake_at_or_above,
         "auc": auc,
         "verdicts": verdicts,
         "family": {f: f for f in fake_families} | {s: REAL_FAMILY for s in real_sources},

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ..bench import media_files
-from ..detection.aggregate import verdict_for
 from ..detection.faces import read_dataset_crop
 from ..errors import DeepfakeStreamError
 from ..pipeline import Analyzer
@@ -123,9 +122,7 @@ def score_crops(
                 scores, {branch.value: float(p[index]) for branch, p in per_branch.items()}
             )
             # What the service would say of a photo of this one face.
-            verdict = verdict_for(
-                float(probability), model.photo_real_below, model.photo_fake_at_or_above
-            )
+            verdict = model.policy.person(float(probability), photo=True)
             scores.verdicts.append(verdict.value)
         if progress is not None:
             progress(min(start + CROP_BATCH, len(records)), len(records))
@@ -280,7 +277,7 @@ def evaluate(
         scores = score_media(path, analyzer, progress)
     summary = {
         "kind": "crops" if is_crops else "media",
-        **report(scores, analyzer.model.fake_at_or_above),
+        **report(scores, analyzer.model.policy.fake_at_or_above),
     }
     summary["plots"] = [str(p) for p in write_plots(scores, output)]
     output.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from scipy.optimize import minimize
 from sklearn.covariance import LedoitWolf
 
 from ..config import ModelSettings
+from ..detection.branches import calibrated_logits
 from ..detection.engine import build_engine
 from ..detection.fusion import (
     Branch,
@@ -150,17 +151,19 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
     crops = np.stack([renderer.render(sample, i, 0, False) for i, sample in enumerate(samples)])
     log.info("rendered %d validation samples", len(samples))
 
-    calibrated: dict[Branch, np.ndarray] = {}
     engine_settings = ModelSettings(engine="torch", threads=settings.threads, batch_size=16)
+    engines, temperatures = {}, {}
     for branch, manifest_path in settings.branches.items():
         detector, manifest = load_trained_detector(manifest_path)
-        engine = build_engine(detector, engine_settings, manifest.sha256)
-        logits, embeddings = engine.infer(crops)  # the engine batches by batch_size
-        engine.close()
-        if branch is Branch.FACE:
-            face_embeddings = embeddings
-        calibrated[branch] = logits.astype(np.float64) / manifest.temperature
-        log.info("scored the %s branch (%s)", branch.value, manifest.name)
+        engines[branch] = build_engine(detector, engine_settings, manifest.sha256)
+        temperatures[branch] = manifest.temperature
+    try:  # the engines batch by batch_size
+        calibrated, face_embeddings = calibrated_logits(engines, temperatures, crops)
+    finally:
+        for engine in engines.values():
+            engine.close()
+    assert face_embeddings is not None  # the face branch is checked for above
+    log.info("scored the branches %s", [branch.value for branch in engines])
 
     weights, temperature = fit_weights(calibrated, labels)
     fused = 1.0 / (1.0 + np.exp(-fuse_logits(calibrated, weights, temperature)))
