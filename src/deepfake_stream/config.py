@@ -238,9 +238,9 @@ class RetentionSettings(_Section):
 
 
 class StreamSettings(_Section):
-    # Frames analysed per second while every person is CLEAR, and once anyone is not.
-    clear_fps: float = Field(default=0.2, gt=0.0, le=30.0)
-    suspicious_fps: float = Field(default=1.0, gt=0.0, le=30.0)
+    # Frames analysed per second while every person in view is real, and otherwise.
+    real_fps: float = Field(default=0.2, gt=0.0, le=30.0)
+    watch_fps: float = Field(default=1.0, gt=0.0, le=30.0)
     # Streams at once (WebSocket clients and server-side readers together); more are refused.
     max_concurrent: int = Field(default=4, ge=1)
     # A heartbeat event this often, so that a client knows the stream is alive.
@@ -250,29 +250,19 @@ class StreamSettings(_Section):
     # Alerts and state changes are also published on Redis pub/sub, channel
     # <queue.namespace>:streams:<id>, when this is set (e.g. redis://127.0.0.1:6379/0).
     redis_url: str | None = None
-    # States (see streams/state.py): windowed score levels, with hysteresis.
-    suspicious_at: float = Field(default=0.5, ge=0.0, le=1.0)
-    clear_below: float = Field(default=0.35, ge=0.0, le=1.0)
-    alert_at: float = Field(default=0.7, ge=0.0, le=1.0)
-    alert_release_below: float = Field(default=0.55, ge=0.0, le=1.0)
+    # States (streams/state.py): a person's last window_samples scores, judged against the
+    # model's own thresholds as a file is; leaving real or fake needs the windowed score this
+    # far past the threshold, in logit units.
     window_samples: int = Field(default=2, ge=1, le=60)
-    # A person not seen for this long (stream time) has left: their state ends (CLEAR, "lost").
+    hysteresis_logit: float = Field(default=0.5, ge=0.0, le=5.0)
+    # A person not seen for this long (stream time) has left: their state ends ("lost").
     lost_after_s: float = Field(default=3.0, gt=0.0)
-    # Alerts: threshold on the windowed score, a rise within spike_within_s, a score held for
-    # sustained_s; each rule fires at most once per cooldown_s for a person.
-    alert_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    # Alerts: a person turning fake; a frame rising into fake by spike_rise within
+    # spike_within_s; fake held for sustained_s. Each fires at most once per cooldown_s a person.
     spike_rise: float = Field(default=0.3, gt=0.0, le=1.0)
     spike_within_s: float = Field(default=1.0, gt=0.0)
     sustained_s: float = Field(default=5.0, gt=0.0)
     cooldown_s: float = Field(default=30.0, ge=0.0)
-
-    @model_validator(mode="after")
-    def _check_levels(self) -> StreamSettings:
-        if not self.clear_below <= self.suspicious_at:
-            raise ValueError("streams.clear_below must not exceed streams.suspicious_at")
-        if not self.alert_release_below <= self.alert_at:
-            raise ValueError("streams.alert_release_below must not exceed streams.alert_at")
-        return self
 
 
 class Settings(BaseSettings):

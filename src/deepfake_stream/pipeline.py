@@ -24,7 +24,14 @@ from .detection.branches import (
     load_face_detector,
     take_scores,
 )
-from .detection.faces import Box, Face, FaceDetector, Tracker, assign_tracks, keep_confirmed_tracks
+from .detection.faces import (
+    Box,
+    ConfirmedTracker,
+    Face,
+    FaceDetector,
+    assign_tracks,
+    keep_confirmed_tracks,
+)
 from .detection.fusion import Branch, FusionManifest
 from .detection.weights import WeightsManifest
 from .media import LoadedMedia, MediaKind, Picture, SampledFrame, load_media, sniff_file
@@ -97,6 +104,7 @@ class FrameFace:
     detection_confidence: float
     probability: float  # fused
     branches: dict[str, float]  # each branch's own probability
+    novelty: float | None  # distance from the training faces over its threshold (with a fusion)
 
 
 def _load_malloc_trim() -> Callable[[], None]:
@@ -199,15 +207,15 @@ class Analyzer:
         how unlike the training faces each is."""
         return self.scorer.score(crops)
 
-    def analyze_frame(self, picture: Picture, tracker: Tracker) -> list[FrameFace]:
-        """One frame of a live stream: its faces, linked by `tracker` to the stream's earlier
-        frames, with their probabilities. The same detector, tracker and branches as files."""
+    def analyze_frame(self, picture: Picture, tracker: ConfirmedTracker) -> list[FrameFace]:
+        """One frame of a live stream: its faces on confirmed tracks, linked by `tracker` to the
+        stream's earlier frames, with their scores. The same detector, track rule and branches
+        as files; streams.state judges them with the same verdict policy."""
         (found,) = self.faces.detect([picture], self.settings.faces.detect_short_side)
-        faces = [face for face in found if face.confidence >= self.settings.faces.min_confidence]
-        ids = tracker.update([face.box for face in faces])
-        if not faces:
+        kept = tracker.update(found)
+        if not kept:
             return []
-        scores = self.score_crops(np.stack([face.crop for face in faces]))
+        scores = self.score_crops(np.stack([face.crop for face, _ in kept]))
         return [
             FrameFace(
                 track_id=track_id,
@@ -218,8 +226,9 @@ class Analyzer:
                     branch.value: float(values[index])
                     for branch, values in scores.per_branch.items()
                 },
+                novelty=None if scores.novelty is None else float(scores.novelty[index]),
             )
-            for index, (face, track_id) in enumerate(zip(faces, ids, strict=True))
+            for index, (face, track_id) in enumerate(kept)
         ]
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from deepfake_stream.config import FaceSettings, LimitSettings, SamplingSettings
 from deepfake_stream.detection.faces import (
+    ConfirmedTracker,
     Face,
     FaceDetector,
     assign_tracks,
@@ -189,6 +190,25 @@ def test_weak_detections_survive_only_on_a_confirmed_track() -> None:
     kept, ids = keep_confirmed_tracks(frames, tracks, min_confidence=0.9)
     assert [[f.confidence for f in faces] for faces in kept] == [[0.95], [0.7], [0.99]]
     assert ids == [[0], [0], [0]]
+
+
+def _face_at(x: float, confidence: float) -> Face:
+    return Face(
+        box=(x, 0, x + 10, 10), confidence=confidence, landmarks=(), crop=np.zeros((1, 1, 3))
+    )
+
+
+def test_a_live_track_counts_from_its_first_confident_face_as_in_files() -> None:
+    tracker = ConfirmedTracker(min_confidence=0.9)
+    # A poster (weak, at x=100) from the start; the person (x=0) turns up weak, then clearly.
+    assert tracker.update([_face_at(100, 0.8)]) == []
+    assert tracker.update([_face_at(0, 0.7), _face_at(100, 0.8)]) == []
+    person = _face_at(1, 0.95)
+    assert tracker.update([person, _face_at(100, 0.85)]) == [(person, 0)]
+    weak = _face_at(2, 0.6)  # half covered: still the person, kept on the confirmed track
+    assert tracker.update([_face_at(100, 0.8), weak]) == [(weak, 0)]
+    poster = _face_at(100, 0.91)  # the poster turns confident once: a track of its own now
+    assert tracker.update([poster]) == [(poster, 1)]
 
 
 def test_nms_never_suppresses_a_box_of_another_frame() -> None:

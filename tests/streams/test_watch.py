@@ -16,8 +16,8 @@ SCHEMA = json.loads((REPO / "docs" / "stream-events.schema.json").read_text())
 
 def run_watch(*args: str, onnx_cache: Path) -> subprocess.CompletedProcess[str]:
     env = env_without_dfs(
-        DFS_STREAMS__CLEAR_FPS="2",
-        DFS_STREAMS__SUSPICIOUS_FPS="4",
+        DFS_STREAMS__REAL_FPS="2",
+        DFS_STREAMS__WATCH_FPS="4",
         DFS_MODEL__ONNX_CACHE_DIR=str(onnx_cache),
         OMP_WAIT_POLICY="PASSIVE",
     )

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def base_url(settings: Settings, analyzer: Analyzer, tmp_path: Path) -> Iterator[str]:
-    configured = isolated(settings, tmp_path, streams={"clear_fps": 2.0, "suspicious_fps": 4.0})
+    configured = isolated(settings, tmp_path, streams={"real_fps": 2.0, "watch_fps": 4.0})
     with live_server(configured, analyzer) as client:
         yield str(client.base_url)
 

@@ -477,6 +477,28 @@ class Tracker:
         return ids
 
 
+class ConfirmedTracker:
+    """A Tracker for live frames, with the rule files follow (keep_confirmed_tracks): a track
+    counts from its first face of at least min_confidence on, its weaker faces with it, and a
+    track never confirmed is a false alarm. Tracks are numbered in the order they are
+    confirmed, which is the files' order of first appearance unless a face starts weak."""
+
+    def __init__(self, min_confidence: float) -> None:
+        self._tracker = Tracker()
+        self._min_confidence = min_confidence
+        self._numbers: dict[int, int] = {}  # the tracker's id -> the confirmed track's
+
+    def update(self, faces: Sequence[Face]) -> list[tuple[Face, int]]:
+        """The faces of the next frame that are on confirmed tracks, with their track ids."""
+        kept = []
+        for face, track in zip(faces, self._tracker.update([f.box for f in faces]), strict=True):
+            if track not in self._numbers and face.confidence >= self._min_confidence:
+                self._numbers[track] = len(self._numbers)
+            if track in self._numbers:
+                kept.append((face, self._numbers[track]))
+        return kept
+
+
 def assign_tracks(boxes_per_frame: Sequence[Sequence[Box]]) -> list[list[int]]:
     """A track id for every box of every frame (see Tracker)."""
     tracker = Tracker()

@@ -16,25 +16,37 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import StreamSettings
-from ..detection.faces import Tracker
+from ..detection.faces import ConfirmedTracker
+from ..detection.fusion import Branch
 from ..errors import DeepfakeStreamError
 from ..media import Picture
 from ..metrics import STREAM_ALERTS, STREAM_FRAMES
 from ..pipeline import Analyzer
+from .events import (
+    AlertEvent,
+    EndedEvent,
+    ErrorEvent,
+    EventBase,
+    HeartbeatEvent,
+    PersonScore,
+    ScoresEvent,
+    StartedEvent,
+    StateEvent,
+)
 from .state import AlertOptions, PersonMonitor, PersonState, StateOptions
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = "1.0"
 # Events worth telling the world about, beyond the stream's own client.
 PUBLISHED_EVENTS = frozenset({"alert", "state", "started", "ended"})
 
 # A frame's pixels, made only when the sampler keeps it (decoding is not free).
 PictureSource = Callable[[], Picture]
-Event = dict[str, Any]
+Event = dict[str, Any]  # a StreamEvent as JSON, as it goes out
+AnyEvent = TypeVar("AnyEvent", bound=EventBase)
 
 
 @dataclass
@@ -120,20 +132,15 @@ class StreamSession:
         self.events = EventBuffer(settings.max_pending_events, self.counters)
         self.started_at = time.time()
         self._states = StateOptions(
-            suspicious_at=settings.suspicious_at,
-            clear_below=settings.clear_below,
-            alert_at=settings.alert_at,
-            alert_release_below=settings.alert_release_below,
-            window_samples=settings.window_samples,
+            window_samples=settings.window_samples, hysteresis_logit=settings.hysteresis_logit
         )
         self._alerts = AlertOptions(
-            threshold=settings.alert_threshold,
             spike_rise=settings.spike_rise,
             spike_within_s=settings.spike_within_s,
             sustained_s=settings.sustained_s,
             cooldown_s=settings.cooldown_s,
         )
-        self._tracker = Tracker()
+        self._tracker = ConfirmedTracker(analyzer.settings.faces.min_confidence)
         self._monitors: dict[int, PersonMonitor] = {}
         self._next_due = float("-inf")
         self._slot: tuple[float, PictureSource] | None = None
@@ -150,8 +157,11 @@ class StreamSession:
 
     @property
     def sampling_fps(self) -> float:
-        anyone = any(m.state is not PersonState.CLEAR for m in self._monitors.values())
-        return self.settings.suspicious_fps if anyone else self.settings.clear_fps
+        # Nobody in view is not "everyone real": a face is looked for at the watchful rate.
+        all_real = bool(self._monitors) and all(
+            m.state is PersonState.REAL for m in self._monitors.values()
+        )
+        return self.settings.real_fps if all_real else self.settings.watch_fps
 
     def offer(self, time_s: float, picture: PictureSource) -> bool:
         """Hand over a frame (its stream time in seconds); True if it was kept for analysis."""
@@ -169,7 +179,7 @@ class StreamSession:
 
     def report_error(self, code: str, message: str) -> None:
         """A problem with the input that did not stop the stream (a message that is no frame)."""
-        self._emit({"type": "error", "code": code, "message": message})
+        self._emit(ErrorEvent, code=code, message=message)
 
     def people(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -188,13 +198,13 @@ class StreamSession:
             self._slot = None
             self._wake.notify()
         self._thread.join(timeout=60)
-        self._emit({"type": "ended", "reason": reason})
+        self._emit(EndedEvent, reason=reason)
         self.events.close()
 
     # The analysis thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._emit({"type": "started", "source": self.source, "sampling_fps": self.sampling_fps})
+        self._emit(StartedEvent, source=self.source, sampling_fps=self.sampling_fps)
         while True:
             with self._lock:
                 self._wake.wait_for(
@@ -205,11 +215,11 @@ class StreamSession:
                     return
                 taken, self._slot = self._slot, None
             if taken is None:
-                self._emit({"type": "heartbeat", "sampling_fps": self.sampling_fps})
+                self._emit(HeartbeatEvent, sampling_fps=self.sampling_fps)
                 continue
             self._analyse(*taken)
             if time.monotonic() - self._last_event > self.settings.heartbeat_s:
-                self._emit({"type": "heartbeat", "sampling_fps": self.sampling_fps})
+                self._emit(HeartbeatEvent, sampling_fps=self.sampling_fps)
 
     def _analyse(self, time_s: float, source: PictureSource) -> None:
         try:
@@ -217,16 +227,12 @@ class StreamSession:
             faces = self.analyzer.analyze_frame(picture, self._tracker)
             picture.release()
         except DeepfakeStreamError as exc:  # a bad frame is reported; the stream goes on
-            self._emit(
-                {"type": "error", "time_s": time_s, "code": exc.code, "message": exc.message}
-            )
+            self._emit(ErrorEvent, time_s=time_s, code=exc.code, message=exc.message)
             return
         except Exception as exc:  # a bug: logged and reported as one, and the stream goes on
             log.exception("stream %s: analysing the frame at %.3f s failed", self.stream_id, time_s)
             message = f"{type(exc).__name__}: {exc}"
-            self._emit(
-                {"type": "error", "time_s": time_s, "code": "internal_error", "message": message}
-            )
+            self._emit(ErrorEvent, time_s=time_s, code="internal_error", message=message)
             return
         with self._lock:
             self.counters.frames_analysed += 1
@@ -236,58 +242,58 @@ class StreamSession:
             monitor = self._monitors.get(face.track_id)
             if monitor is None:
                 monitor = self._monitors[face.track_id] = PersonMonitor(
-                    face.track_id, self._states, self._alerts
+                    face.track_id, self.analyzer.model.policy, self._states, self._alerts
                 )
-            change, alerts = monitor.observe(time_s, face.probability)
+            change, alerts = monitor.observe(
+                time_s,
+                face.probability,
+                {Branch(name): value for name, value in face.branches.items()},
+                face.novelty,
+            )
             people.append(
-                {
-                    "track_id": face.track_id,
-                    "probability": round(face.probability, 4),
-                    "score": round(monitor.score, 4),
-                    "state": monitor.state.value,
-                    "box": [round(v, 1) for v in face.box],
-                    "branches": {k: round(v, 4) for k, v in face.branches.items()},
-                }
+                PersonScore(
+                    track_id=face.track_id,
+                    probability=round(face.probability, 4),
+                    score=round(monitor.score, 4),
+                    state=monitor.state,
+                    box=(
+                        round(face.box[0], 1),
+                        round(face.box[1], 1),
+                        round(face.box[2], 1),
+                        round(face.box[3], 1),
+                    ),
+                    branches={k: round(v, 4) for k, v in face.branches.items()},
+                )
             )
             if change is not None:
                 self._emit(
-                    {
-                        "type": "state",
-                        "time_s": time_s,
-                        "track_id": change.track_id,
-                        "previous": change.previous.value,
-                        "state": change.state.value,
-                        "score": change.score,
-                        "reason": "score",
-                    }
+                    StateEvent,
+                    time_s=time_s,
+                    track_id=change.track_id,
+                    previous=change.previous,
+                    state=change.state,
+                    score=change.score,
+                    reason="score",
+                    warnings=list(change.warnings),
                 )
             for alert in alerts:
                 STREAM_ALERTS.labels(alert.rule.value).inc()
                 self._emit(
-                    {
-                        "type": "alert",
-                        "time_s": time_s,
-                        "track_id": alert.track_id,
-                        "rule": alert.rule.value,
-                        "score": alert.score,
-                        "message": alert.message,
-                    }
+                    AlertEvent,
+                    time_s=time_s,
+                    track_id=alert.track_id,
+                    rule=alert.rule,
+                    score=alert.score,
+                    message=alert.message,
                 )
         self._forget_lost(time_s)
-        with self._lock:  # a person turning SUSPICIOUS brings the next sample forward
+        with self._lock:  # a person turning uncertain brings the next sample forward
             self._next_due = min(self._next_due, time_s + 1.0 / self.sampling_fps)
-        self._emit(
-            {
-                "type": "scores",
-                "time_s": time_s,
-                "people": people,
-                "sampling_fps": self.sampling_fps,
-            }
-        )
+        self._emit(ScoresEvent, time_s=time_s, people=people, sampling_fps=self.sampling_fps)
 
     def _forget_lost(self, time_s: float) -> None:
-        """People unseen for lost_after_s have left: their state ends, and with it any alert
-        (and the fast sampling it asked for)."""
+        """People unseen for lost_after_s have left: their state ends (as uncertain: nothing is
+        known of them now), and with it any alert and the fast sampling it asked for."""
         lost = [
             m
             for m in self._monitors.values()
@@ -296,32 +302,25 @@ class StreamSession:
         for monitor in lost:
             with self._lock:
                 del self._monitors[monitor.track_id]
-            if monitor.state is not PersonState.CLEAR:
+            if monitor.state is not PersonState.UNCERTAIN:
                 self._emit(
-                    {
-                        "type": "state",
-                        "time_s": time_s,
-                        "track_id": monitor.track_id,
-                        "previous": monitor.state.value,
-                        "state": PersonState.CLEAR.value,
-                        "score": round(monitor.score, 4),
-                        "reason": "lost",
-                    }
+                    StateEvent,
+                    time_s=time_s,
+                    track_id=monitor.track_id,
+                    previous=monitor.state,
+                    state=PersonState.UNCERTAIN,
+                    score=round(monitor.score, 4),
+                    reason="lost",
                 )
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, kind: type[AnyEvent], **fields: Any) -> None:
         self._last_event = time.monotonic()
         with self._lock:
             counters = asdict(self.counters)
-        full = {
-            "v": PROTOCOL_VERSION,
-            "stream": self.stream_id,
-            "at": round(time.time(), 3),
-            **event,
-            **counters,
-        }
+        event = kind(stream=self.stream_id, at=round(time.time(), 3), **counters, **fields)
+        full: Event = event.model_dump(mode="json")
         self.events.put(full)
-        if self.publish is not None and event["type"] in PUBLISHED_EVENTS:
+        if self.publish is not None and event.type in PUBLISHED_EVENTS:
             try:
                 self.publish(full)
             except Exception:  # a broken subscriber must not stop the stream

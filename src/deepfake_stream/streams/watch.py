@@ -18,12 +18,13 @@ from .session import Event, StreamSession
 
 def describe(event: Event) -> str:
     """One readable line for an event."""
-    at = f"{event['time_s']:8.2f}s" if "time_s" in event else " " * 9
+    at = f"{event['time_s']:8.2f}s" if event.get("time_s") is not None else " " * 9
     kind = event["type"]
     if kind == "state":
         detail = (
             f"person {event['track_id']}: {event['previous'].upper()} -> "
             f"{event['state'].upper()} (score {event['score']:.2f})"
+            + "".join(f"; {warning}" for warning in event.get("warnings", []))
         )
     elif kind == "alert":
         detail = f"ALERT {event['rule']}: {event['message']}"

@@ -1,15 +1,12 @@
 """Live streams: WS /v1/streams (the client sends frames, receives events), server-side readers
 of RTSP/RTMP/HLS/HTTP URLs (POST, GET, DELETE /v1/streams), and WS /v1/streams/{id}/events to
-watch one. The protocol: docs/streams-protocol.md and docs/stream-events.schema.json."""
+watch one. The protocol: the README (Streams) and docs/stream-events.schema.json."""
 
 from __future__ import annotations
 
-import io
 import logging
-import struct
 from contextlib import suppress
 from dataclasses import asdict
-from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
@@ -17,10 +14,9 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from ...config import LimitSettings
-from ...errors import DeepfakeStreamError, UnsupportedMediaTypeError
-from ...media import SNIFF_BYTES, ImagePicture, MediaKind, decode_image, sniff
+from ...errors import DeepfakeStreamError
 from ...network import check_public_url
+from ...streams.frames import parse_frame_message
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
@@ -33,7 +29,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 
-TIMESTAMP = struct.Struct(">d")  # each binary message: float64 stream time (s), then the image
 # WebSocket close codes (RFC 6455 and the IANA registry).
 CLOSE_POLICY = 1008  # no valid API key
 CLOSE_TRY_LATER = 1013  # the service is at its stream cap, or still loading
@@ -77,15 +72,6 @@ class StreamView(BaseModel):
     frames_dropped: int
     events_dropped: int
     people: list[PersonView]
-
-
-def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
-    """A client's JPEG/PNG/WebP/BMP frame as a picture; the media errors otherwise."""
-    media_type = sniff(data[:SNIFF_BYTES])
-    if media_type.kind is not MediaKind.IMAGE:
-        raise UnsupportedMediaTypeError("a stream frame must be an image (JPEG, PNG, WebP, BMP)")
-    picture, _ = decode_image(io.BytesIO(data), media_type, limits)
-    return picture
 
 
 def _view(state: ServiceState, stream_id: str, key: str | None) -> StreamView:
@@ -208,11 +194,12 @@ async def stream_socket(websocket: WebSocket) -> None:
                             "send frames as binary messages: float64 time, then the image",
                         )
                         continue
-                    if len(data) <= TIMESTAMP.size:
-                        session.report_error("invalid_parameters", "a frame message is too short")
+                    try:
+                        time_s, picture = parse_frame_message(data, limits)
+                    except DeepfakeStreamError as exc:
+                        session.report_error(exc.code, exc.message)
                         continue
-                    (time_s,) = TIMESTAMP.unpack_from(data)
-                    session.offer(time_s, partial(decode_frame, data[TIMESTAMP.size :], limits))
+                    session.offer(time_s, picture)
             finally:
                 await anyio.to_thread.run_sync(
                     registry.stop, session.stream_id, "the client closed the stream"

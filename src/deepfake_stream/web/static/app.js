@@ -177,8 +177,7 @@ function showEvent(event) {
   if (event.type === "scores") {
     const worst = event.people.reduce((a, b) => (!a || b.score > a.score ? b : a), null);
     $("live-state").textContent = worst ? worst.state.toUpperCase() : "no face";
-    $("live-state").className = worst ? { clear: "real", suspicious: "uncertain",
-                                           alert: "fake" }[worst.state] : "";
+    $("live-state").className = worst ? worst.state : "";
     $("live-score").textContent = worst ? `(score ${percent(worst.score)})` : "";
   }
   if (event.type === "alert") {

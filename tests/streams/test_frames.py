@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepfake_stream.config import LimitSettings
+from deepfake_stream.errors import (
+    CorruptMediaError,
+    InvalidParametersError,
+    TooManyPixelsError,
+    UnsupportedMediaTypeError,
+)
+from deepfake_stream.streams.frames import decode_frame, parse_frame_message
+
+
+def test_frames_that_are_not_images_are_refused(fixtures: Path) -> None:
+    limits = LimitSettings()
+    picture = decode_frame((fixtures / "photo.png").read_bytes(), limits)
+    assert picture.size == Image.open(fixtures / "photo.png").size
+    with pytest.raises(UnsupportedMediaTypeError):
+        decode_frame((fixtures / "tiny.webm").read_bytes(), limits)
+    with pytest.raises(CorruptMediaError):
+        decode_frame((fixtures / "corrupt.jpg").read_bytes(), limits)
+
+
+def test_a_frame_message_is_its_time_then_an_image_decoded_only_when_asked(
+    fixtures: Path,
+) -> None:
+    image = (fixtures / "photo.jpg").read_bytes()
+    time_s, picture = parse_frame_message(struct.pack(">d", 12.25) + image, LimitSettings())
+    assert time_s == 12.25
+    expected = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB"))
+    assert picture().size == (expected.shape[1], expected.shape[0])
+    # Not decoded until asked: a bad image fails then, not while the message is read.
+    _, broken = parse_frame_message(struct.pack(">d", 1.0) + b"not an image", LimitSettings())
+    with pytest.raises(UnsupportedMediaTypeError):
+        broken()
+    with pytest.raises(InvalidParametersError, match="too short"):
+        parse_frame_message(struct.pack(">d", 1.0), LimitSettings())
+    _, huge = parse_frame_message(
+        struct.pack(">d", 0.0) + image, LimitSettings(max_image_pixels=100)
+    )
+    with pytest.raises(TooManyPixelsError):
+        huge()
