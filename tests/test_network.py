@@ -7,8 +7,7 @@ import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from deepfake_stream.errors import InvalidParametersError
-from deepfake_stream.jobs.webhooks import new_signing_secret
-from deepfake_stream.network import check_public_url, sign, verify
+from deepfake_stream.network import check_public_url, new_signing_secret, sign, verify
 
 
 def test_signatures_verify_and_tampering_fails() -> None:

@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             return EXIT_FAKE if args.fail_on_alert and alerts else EXIT_OK
         if args.command == "webhooks":
-            from .jobs.commands import webhook_secret
+            from .admin import webhook_secret
 
             print(webhook_secret(settings))
             return EXIT_OK
@@ -432,8 +432,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    from . import admin
     from .api.auth import Scope
-    from .jobs import commands
 
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
@@ -446,14 +446,14 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        print(commands.create_key(settings, args.name, scopes, args.rate_per_minute))
+        print(admin.create_key(settings, args.name, scopes, args.rate_per_minute))
         return EXIT_OK
     if args.keys_command == "list":
         _print_table(
-            ["id", "name", "scopes", "per min", "created", "revoked"], commands.list_keys(settings)
+            ["id", "name", "scopes", "per min", "created", "revoked"], admin.list_keys(settings)
         )
         return EXIT_OK
-    if not commands.revoke_key(settings, args.key_id):
+    if not admin.revoke_key(settings, args.key_id):
         print(f"deepfake-stream: no active key {args.key_id}", file=sys.stderr)
         return EXIT_INPUT
     print(f"revoked {args.key_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -13,8 +13,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .jobs.queue import JobQueue
-    from .jobs.store import JobStore
     from .schema import AnalysisResult
 
 log = logging.getLogger(__name__)
@@ -66,35 +64,39 @@ def observe_analysis(result: AnalysisResult) -> None:
     VERDICTS.labels(result.verdict.value).inc()
 
 
+# Every job state, reported at 0 when no job is in it (jobs.store.JobStatus; a test keeps the
+# two alike).
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
 class _JobsCollector(Collector):
     """Queue depth and jobs by state, read from the broker and the store at scrape time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sources: tuple[JobStore, JobQueue] | None = None
+        self._sources: tuple[Callable[[], dict[str, int]], Callable[[], int]] | None = None
 
-    def watch(self, store: JobStore, queue: JobQueue) -> None:
+    def watch(self, count_by_state: Callable[[], dict[str, int]], depth: Callable[[], int]) -> None:
+        """Read the jobs per state and the queue's depth with these at each scrape."""
         with self._lock:
-            self._sources = (store, queue)
+            self._sources = (count_by_state, depth)
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             sources = self._sources
         if sources is None:
             return
-        store, queue = sources
+        count_by_state, queue_depth = sources
         depth = GaugeMetricFamily("dfs_queue_depth", "Jobs waiting in the queue for a worker.")
         jobs = GaugeMetricFamily("dfs_jobs", "Jobs in the store, by state.", labels=["state"])
         try:
-            depth.add_metric([], queue.depth())
-            counts = store.count_by_status()
+            depth.add_metric([], queue_depth())
+            counts = count_by_state()
         except Exception as exc:  # a scrape must not fail because Redis or the DB blinked
             log.warning("job metrics unavailable: %s", exc)
             return
-        from .jobs.store import JobStatus
-
-        for state in JobStatus:
-            jobs.add_metric([state.value], counts.get(state.value, 0))
+        for state in JOB_STATES:
+            jobs.add_metric([state], counts.get(state, 0))
         yield depth
         yield jobs
 

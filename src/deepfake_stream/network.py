@@ -5,7 +5,9 @@ webhooks both post through here."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import secrets
 import socket
 import threading
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from tenacity import (
 )
 
 from .config import WebhookSettings
+from .database import Database
 from .errors import InvalidParametersError
 from .metrics import WEBHOOK_ATTEMPTS
 
@@ -166,3 +169,19 @@ def retrying(
         before_sleep=before_sleep,
         reraise=True,
     )
+
+
+SECRET_NAME = "webhook_signing_secret"
+SECRET_PREFIX = "whsec_"
+
+
+def new_signing_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signing_secret(settings: WebhookSettings, database: Database) -> str:
+    """The secret webhooks are signed with: the configured one, else the one the database keeps
+    (made on first use, so that every process of a deployment signs alike)."""
+    if settings.secret is not None:
+        return settings.secret.get_secret_value()
+    return database.secret(SECRET_NAME, new_signing_secret)

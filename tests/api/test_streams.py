@@ -242,8 +242,7 @@ def test_an_hls_source_is_read_and_alerts_reach_the_signed_webhook(
 ) -> None:
     """An HLS playlist made here from the fake fixture, served over HTTP; the stream's alerts
     are POSTed, signed, to its callback."""
-    from deepfake_stream.jobs.webhooks import SECRET_NAME
-    from deepfake_stream.network import verify
+    from deepfake_stream.network import SECRET_NAME, verify
     from support.receiver import ReceiverServer
 
     hls = tmp_path / "hls"

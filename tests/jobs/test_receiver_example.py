@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from deepfake_stream.jobs.webhooks import new_signing_secret
-from deepfake_stream.network import sign
+from deepfake_stream.network import new_signing_secret, sign
 from support.processes import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "webhook_receiver.py"

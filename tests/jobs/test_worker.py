@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from deepfake_stream.config import Settings
+from deepfake_stream.database import utcnow
 from deepfake_stream.jobs.queue import JobQueue
 from deepfake_stream.jobs.storage import MediaStore
-from deepfake_stream.jobs.store import JobStatus, JobStore, WebhookState, utcnow
+from deepfake_stream.jobs.store import JobStatus, JobStore, WebhookState
 from deepfake_stream.network import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult

@@ -16,8 +16,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from ..config import Settings
+from ..database import ApiKeyRow, Database, utcnow
 from ..errors import ForbiddenError, RateLimitedError, UnauthorizedError
-from ..jobs.store import ApiKeyRow, JobStore, utcnow
 
 KEY_PREFIX = "dfs"
 KEY_ID_BYTES = 6  # public part, shown by `keys list`
@@ -48,7 +48,7 @@ def _hash(secret: str) -> str:
 
 
 def create_key(
-    store: JobStore, name: str, scopes: frozenset[Scope], rate_per_minute: int
+    store: Database, name: str, scopes: frozenset[Scope], rate_per_minute: int
 ) -> tuple[ApiKeyRow, str]:
     """A new key; returns its row and the key itself, which is shown once and never stored."""
     key_id = secrets.token_hex(KEY_ID_BYTES)
@@ -77,7 +77,7 @@ class Authenticator:
     """Checks presented keys and their per-key rate limits (in memory, or in Redis when the
     API runs as several pods on the Redis broker, so that the limit holds across them)."""
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, store: Database) -> None:
         self.required = settings.auth.required
         self.store = store
         storage_url = settings.queue.redis_url if settings.queue.broker == "redis" else "memory://"

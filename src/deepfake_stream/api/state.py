@@ -76,7 +76,7 @@ class ServiceState:
         self.media = MediaStore(self.settings.storage.media_dir)
         self.queue = JobQueue(self.settings.queue)
         self.auth = Authenticator(self.settings, self.store)
-        JOBS_COLLECTOR.watch(self.store, self.queue)
+        JOBS_COLLECTOR.watch(self.store.count_by_status, self.queue.depth)
         if not self.settings.auth.required:
             log.warning(
                 "auth.required is off: anyone who reaches this service may use it "
@@ -84,7 +84,7 @@ class ServiceState:
             )
 
     def _stream_registry(self, analyzer: Analyzer, store: JobStore) -> StreamRegistry:
-        from ..jobs.webhooks import signing_secret
+        from ..network import signing_secret
         from ..streams.broadcast import Broadcaster
         from ..streams.registry import StreamRegistry
 

@@ -3,10 +3,8 @@ network.py, every attempt recorded in the store; and the signing secret deployme
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,33 +15,20 @@ from tenacity import (
 )
 
 from ..config import WebhookSettings
+from ..database import utcnow
 from ..metrics import WEBHOOK_DELIVERIES
 from ..network import (
     DeliveryError,
     PermanentDeliveryError,
     post_signed,
     retrying,
+    signing_secret,
     webhook_client,
 )
-from .store import DeliveryRow, JobRow, JobStore, WebhookState, utcnow
+from .store import DeliveryRow, JobRow, JobStore, WebhookState
 from .views import job_view
 
 log = logging.getLogger(__name__)
-
-SECRET_NAME = "webhook_signing_secret"
-SECRET_PREFIX = "whsec_"
-
-
-def new_signing_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def signing_secret(settings: WebhookSettings, store: JobStore) -> str:
-    """The secret webhooks are signed with: the configured one, else the one the store keeps
-    (made on first use, so that every process of a deployment signs alike)."""
-    if settings.secret is not None:
-        return settings.secret.get_secret_value()
-    return store.secret(SECRET_NAME, new_signing_secret)
 
 
 def payload_for(job: JobRow) -> str:

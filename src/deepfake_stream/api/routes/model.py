@@ -1,43 +1,16 @@
-"""The model card of the loaded detector."""
+"""GET /v1/model: the model card (model_card.py) of the loaded detector, or of the newest
+worker's."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter
-from pydantic import Field
 
-from ... import __version__
-from ...detection.fusion import FusionManifest
-from ...detection.weights import WeightsManifest
 from ...errors import NotReadyError
-from ...schema import ModelResult
+from ...model_card import ModelCard, build_model_card
 from ..deps import CallerDep, StateDep
 from ..errors import ErrorBody
 
-if TYPE_CHECKING:
-    from ...pipeline import Analyzer
-
 router = APIRouter(prefix="/v1", tags=["model"])
-
-
-class ModelCard(ModelResult):
-    service_version: str
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    crop_margin: float
-    crop_offset_y: float
-    max_native_side: int | None
-    crop_jpeg_quality: int | None
-    real_below: float = Field(description="Below it a video or stream is real.")
-    photo_real_below: float = Field(description="Below it a photo is real.")
-    fake_at_or_above: float = Field(description="At or above it a video or stream is fake.")
-    photo_fake_at_or_above: float = Field(description="At or above it a photo is fake.")
-    manifest: WeightsManifest | None
-    fusion_manifest: FusionManifest | None = Field(
-        description="The fusion in force: branch weights, thresholds, per-family metrics."
-    )
 
 
 @router.get("/model", responses={503: {"model": ErrorBody}})
@@ -51,25 +24,3 @@ def model_card(_caller: CallerDep, state: StateDep) -> ModelCard:
     if card is None:
         raise NotReadyError("no worker has started yet: the model card comes from the workers")
     return ModelCard.model_validate(card)
-
-
-def build_model_card(analyzer: Analyzer) -> ModelCard:
-    model = analyzer.model
-    preprocessing = analyzer.engine.preprocessing
-    return ModelCard(
-        **analyzer.model_result().model_dump(),
-        service_version=__version__,
-        input_size=preprocessing.input_size,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        crop_margin=model.crop_margin,
-        crop_offset_y=model.crop_offset_y,
-        max_native_side=model.max_native_side,
-        crop_jpeg_quality=model.crop_jpeg_quality,
-        real_below=model.policy.real_below,
-        photo_real_below=model.policy.photo_real_below,
-        fake_at_or_above=model.policy.fake_at_or_above,
-        photo_fake_at_or_above=model.policy.photo_fake_at_or_above,
-        manifest=model.manifest,
-        fusion_manifest=analyzer.fusion,
-    )

@@ -1,8 +1,9 @@
-"""Alembic environment: migrations run on the connection that JobStore hands over."""
+"""Alembic environment: migrations run on the connection that database.migrate hands over."""
 
 from alembic import context
 
-from deepfake_stream.jobs.store import Base
+import deepfake_stream.jobs.store  # noqa: F401  the job tables join Base.metadata (autogenerate)
+from deepfake_stream.database import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

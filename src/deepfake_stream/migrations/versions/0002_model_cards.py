@@ -8,7 +8,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-from deepfake_stream.jobs.store import UTCDateTime
+from deepfake_stream.database import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"
