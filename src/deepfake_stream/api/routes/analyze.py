@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Request
 
 from ...errors import DeepfakeStreamError, GatewayTimeoutError, error_for_code
 from ...jobs.storage import MediaStore
-from ...jobs.store import FINAL_STATUSES, JobStatus, JobStore, new_job_id
+from ...jobs.store import FINAL_STATUSES, JobStatus, JobStore
+from ...jobs.submit import Submission, submit_job
 from ...metrics import observe_analysis
 from ...schema import AnalysisResult
 from ..deps import AnalyzeCaller, StateDep
@@ -87,23 +88,17 @@ async def _analyze_on_a_worker(
     """Queue the upload as a job, wait for a worker to end it, and delete the job: the
     synchronous path keeps nothing, whatever happens (a client gone mid-wait included)."""
     store, media, queue = state.jobs()
-    job_id = new_job_id()
+    submission = Submission(
+        api_key_id=api_key_id,
+        upload=upload.path,
+        upload_bytes=upload.size,
+        file_name=upload.filename,
+        options=options,
+    )
+    submitted: str | None = None  # the job to delete at the end, once there is one
     try:
-        path = media.adopt(upload.path, job_id)
-        await anyio.to_thread.run_sync(
-            lambda: store.create_job(
-                job_id=job_id,
-                media_path=str(path),
-                media_bytes=upload.size,
-                file_name=upload.filename,
-                options=dict(options),
-                callback_url=None,
-                keep_media=False,
-                api_key_id=api_key_id,
-                idempotency_key=None,
-            )
-        )
-        await anyio.to_thread.run_sync(queue.enqueue, job_id)
+        queued, _ = await anyio.to_thread.run_sync(submit_job, store, media, queue, submission)
+        job_id = submitted = queued.id
         deadline = anyio.current_time() + state.settings.server.sync_wait_s
         while True:
             job = await anyio.to_thread.run_sync(store.get_job, job_id)
@@ -123,7 +118,8 @@ async def _analyze_on_a_worker(
         raise error_for_code(job.error_code or "error", job.error_message or "the analysis failed")
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_delete_job, store, media, job_id)
+            if submitted is not None:
+                await anyio.to_thread.run_sync(_delete_job, store, media, submitted)
             upload.path.unlink(missing_ok=True)
 
 

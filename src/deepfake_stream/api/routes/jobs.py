@@ -10,11 +10,11 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from ...errors import InvalidParametersError, NotFoundError
-from ...jobs.storage import MediaStore
-from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus, JobStore, new_job_id
+from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus
+from ...jobs.submit import Submission
+from ...jobs.submit import submit_job as submit_job_service
 from ...jobs.views import JobPage, JobView, job_view
 from ...network import check_public_url
 from ..deps import JobsReader, JobsWriter, StateDep
@@ -91,8 +91,8 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
-def _stored_options(options: JobOptions, url: str | None = None) -> dict[str, Any]:
-    stored: dict[str, Any] = {
+def _stored_options(options: JobOptions) -> dict[str, Any]:
+    return {
         key: value
         for key, value in (
             ("segments", options.segments),
@@ -100,9 +100,6 @@ def _stored_options(options: JobOptions, url: str | None = None) -> dict[str, An
         )
         if value is not None
     }
-    if url is not None:
-        stored["url"] = url
-    return stored
 
 
 def _accepted(job: JobRow, status_code: int = 202) -> JSONResponse:
@@ -168,58 +165,24 @@ async def submit_job(
             )
             if earlier is not None:
                 return _accepted(earlier, 200)
+        submission = Submission(
+            api_key_id=caller.key_id,
+            upload=upload.path if upload is not None else None,
+            upload_bytes=upload.size if upload is not None else 0,
+            file_name=upload.filename if upload is not None else None,
+            source_url=source_url,
+            options=_stored_options(options),
+            callback_url=str(options.callback_url) if options.callback_url else None,
+            keep_media=options.keep_media,
+            idempotency_key=idempotency_key,
+        )
         job, created = await anyio.to_thread.run_sync(
-            lambda: _create_job(
-                store, media, caller.key_id, options, upload, source_url, idempotency_key
-            )
+            submit_job_service, store, media, queue, submission
         )
     finally:
         if upload is not None:
             upload.path.unlink(missing_ok=True)  # already moved in, unless something failed
-    if not created:
-        return _accepted(job, 200)
-    await anyio.to_thread.run_sync(queue.enqueue, job.id)
-    log.info("job %s queued (%s, %d bytes)", job.id, job.file_name, job.media_bytes)
-    return _accepted(job)
-
-
-def _create_job(
-    store: JobStore,
-    media: MediaStore,
-    api_key_id: str | None,
-    options: JobOptions,
-    upload: SavedUpload | None,
-    source_url: str | None,
-    idempotency_key: str | None,
-) -> tuple[JobRow, bool]:
-    """The new job (its upload moved in under its id), or the earlier one with the same
-    Idempotency-Key when two submissions race; and whether it is new."""
-    job_id = new_job_id()
-    media_path = str(media.adopt(upload.path, job_id)) if upload is not None else None
-    try:
-        return (
-            store.create_job(
-                job_id=job_id,
-                media_path=media_path,
-                media_bytes=upload.size if upload is not None else 0,
-                file_name=upload.filename if upload is not None else source_url,
-                options=_stored_options(options, source_url),
-                callback_url=str(options.callback_url) if options.callback_url else None,
-                keep_media=options.keep_media,
-                api_key_id=api_key_id,
-                idempotency_key=idempotency_key,
-            ),
-            True,
-        )
-    except IntegrityError:
-        media.delete(media_path)
-        earlier = store.find_idempotent(api_key_id, idempotency_key) if idempotency_key else None
-        if earlier is None:
-            raise
-        return earlier, False
-    except BaseException:
-        media.delete(media_path)
-        raise
+    return _accepted(job, 202 if created else 200)
 
 
 @router.get("", response_model=JobPage, responses=ERROR_RESPONSES)
