@@ -1,0 +1,94 @@
+"""Server-side readers on the committed fixtures: every frame offered in stream time, upright,
+paced like a live source or as fast as decoded, and stopped on request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deepfake_stream.config import LimitSettings, SamplingSettings
+from deepfake_stream.media import Picture, load_media
+from deepfake_stream.streams.ingest import StreamReader
+
+
+class RecordingSession:
+    """Takes every frame offered, as a session would when each is due."""
+
+    stream_id = "test"
+
+    def __init__(self) -> None:
+        self.offers: list[tuple[float, float, Picture]] = []  # (stream time, wall time, frame)
+
+    def offer(self, time_s: float, picture: object) -> bool:
+        self.offers.append((time_s, time.monotonic(), picture()))  # type: ignore[operator]
+        return True
+
+
+def _read(source: Path, as_live: bool) -> tuple[RecordingSession, str, float]:
+    session = RecordingSession()
+    ended: list[str] = []
+    done = threading.Event()
+
+    def on_end(reason: str) -> None:
+        ended.append(reason)
+        done.set()
+
+    began = time.monotonic()
+    reader = StreamReader(source, session, on_end, as_live=as_live)  # type: ignore[arg-type]
+    reader.start()
+    assert done.wait(60)
+    return session, ended[0], time.monotonic() - began
+
+
+def test_a_file_is_offered_frame_by_frame_from_time_zero(fixtures: Path) -> None:
+    session, reason, _ = _read(fixtures / "fake_dfdc_2s.mp4", as_live=False)
+    assert reason == "source ended"
+    times = [offer[0] for offer in session.offers]
+    assert times[0] == 0.0 and times == sorted(times) and 1.5 < times[-1] <= 2.0
+    assert len(times) >= 45  # every frame of 2 s of video
+    assert session.offers[0][2].size == (480, 270)
+
+
+def test_a_file_played_as_live_keeps_its_own_pace(fixtures: Path) -> None:
+    session, reason, took = _read(fixtures / "fake_dfdc_2s.mp4", as_live=True)
+    assert reason == "source ended"
+    last_time, last_wall, _ = session.offers[-1]
+    assert took >= last_time * 0.9  # no faster than the video itself
+    assert last_wall - session.offers[0][1] >= last_time * 0.9
+
+
+def test_rotated_video_is_offered_upright_as_files_see_it(fixtures: Path) -> None:
+    session, _, _ = _read(fixtures / "rotated90_2s.mp4", as_live=False)
+    sampling = SamplingSettings(segments=1, frames_per_segment=1)
+    (first,) = load_media(fixtures / "rotated90_2s.mp4", LimitSettings(), sampling).frames
+    same_time = min(session.offers, key=lambda offer: abs(offer[0] - first.time_s))
+    live = same_time[2].to_rgb().astype(float)
+    assert np.abs(live - first.picture.to_rgb().astype(float)).mean() < 1.0
+    assert np.abs(live - np.rot90(first.picture.to_rgb(), -1).astype(float)).mean() > 3.0
+
+
+def test_a_reader_stops_when_asked_and_says_so(fixtures: Path) -> None:
+    session = RecordingSession()
+    ended: list[str] = []
+    done = threading.Event()
+    reader = StreamReader(
+        fixtures / "fake_dfdc_2s.mp4",
+        session,  # type: ignore[arg-type]
+        lambda reason: (ended.append(reason), done.set()),
+        as_live=True,
+    )
+    reader.start()
+    time.sleep(0.5)
+    reader.stop()
+    assert done.wait(10) and ended == ["stopped"]
+    assert session.offers and session.offers[-1][0] < 1.5
+
+
+def test_a_source_that_cannot_be_opened_ends_with_its_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 1000)
+    session, reason, _ = _read(broken, as_live=False)
+    assert reason.startswith("source error") and session.offers == []
