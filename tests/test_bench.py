@@ -43,7 +43,7 @@ def test_video_row(rows: dict[str, BenchRow]) -> None:
     assert row.seconds > 0
     assert row.peak_rss_mb > 100  # torch, MTCNN and the ONNX session are resident
     # A real talking head, through the shipped model: above the calibrated real threshold
-    # (tests/api/test_app.py, test_analyze_talking_head_video), so uncertain, never fake.
+    # (tests/api/routes/test_analyze.py, test_analyze_talking_head_video), so uncertain, never fake.
     assert row.verdict == "uncertain"
     assert row.probability is not None
     assert row.error is None
