@@ -266,26 +266,10 @@ class StreamSession:
                 )
             )
             if change is not None:
-                self._emit(
-                    StateEvent,
-                    time_s=time_s,
-                    track_id=change.track_id,
-                    previous=change.previous,
-                    state=change.state,
-                    score=change.score,
-                    reason="score",
-                    warnings=list(change.warnings),
-                )
+                self._emit(StateEvent, reason="score", **asdict(change))
             for alert in alerts:
                 STREAM_ALERTS.labels(alert.rule.value).inc()
-                self._emit(
-                    AlertEvent,
-                    time_s=time_s,
-                    track_id=alert.track_id,
-                    rule=alert.rule,
-                    score=alert.score,
-                    message=alert.message,
-                )
+                self._emit(AlertEvent, **asdict(alert))
         self._forget_lost(time_s)
         with self._lock:  # a person turning uncertain brings the next sample forward
             self._next_due = min(self._next_due, time_s + 1.0 / self.sampling_fps)
