@@ -190,3 +190,51 @@ def test_background_scoring_gives_each_kept_face_its_own_scores(
         )
     assert len(nobody.fused) == 0 and all(len(v) == 0 for v in nobody.per_branch.values())
     assert scoring.busy_seconds > 0
+
+
+def test_a_group_photo_is_judged_with_the_threshold_for_its_number_of_faces(
+    settings: Settings, fixtures: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from deepfake_stream.detection.weights import FakeCalibration, read_manifest, write_manifest
+
+    assert settings.model.weights is not None
+    shipped = read_manifest(settings.model.weights)
+    shutil.copy(settings.model.weights.parent / shipped.file, tmp_path / shipped.file)
+    record = FakeCalibration(
+        validation_fake_at_or_above=shipped.thresholds.fake_at_or_above,
+        fake_at_or_above=0.9,
+        max_false_fake_rate=0.02,
+        data=["reals"],
+        reals=1000,
+        reals_at_or_above={"reals": 0.02},
+        fakes_at_or_above=0.5,
+        real_tail=[1 - n / 1000 for n in range(21)],  # 1.0, 0.999, ... 0.98
+        command="test",
+    )
+    thresholds = shipped.thresholds.model_copy(update={"photo_fake_at_or_above": 0.9})
+    manifest = tmp_path / "calibrated.json"
+    write_manifest(
+        manifest,
+        shipped.model_copy(update={"thresholds": thresholds, "photo_fake_calibration": record}),
+    )
+    calibrated = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"weights": manifest})}
+    )
+    portrait, group = analyses_of(calibrated, fixtures / "photo.jpg", fixtures / "group.jpg")
+    assert len(portrait.people) == 1 and portrait.settings.fake_at_or_above == 0.9
+    faces = len(group.people)
+    assert faces >= 3
+    expected = record.fake_at_or_above_for(faces)
+    assert expected > 0.9 and group.settings.fake_at_or_above == expected
+    for person in group.people:  # each face is judged by the same, raised, threshold
+        assert (person.verdict is Verdict.FAKE) == (person.probability >= expected)
+
+
+def analyses_of(settings: Settings, *files: Path) -> list[AnalysisResult]:
+    analyzer = Analyzer(settings)
+    try:
+        return [analyzer.analyze(file) for file in files]
+    finally:
+        analyzer.close()

@@ -94,3 +94,35 @@ def test_the_calibrated_real_warning_names_photos_and_videos_apart() -> None:
     photo = calibrated_real_warning(0.3, 0.01, 0.5, photo=True)
     assert photo is not None and "generated faces score this low" in photo
     assert "a photo real" in photo
+
+
+def test_a_photo_of_several_faces_is_held_to_the_group_photo_threshold_and_says_so() -> None:
+    from deepfake_stream.detection.weights import FakeCalibration
+
+    record = FakeCalibration(
+        validation_fake_at_or_above=0.8,
+        fake_at_or_above=0.9,
+        max_false_fake_rate=0.02,
+        data=["lfw"],
+        reals=100,
+        reals_at_or_above={"lfw": 0.02},
+        fakes_at_or_above=0.5,
+        real_tail=[0.97, 0.95, 0.9],  # 100 reals: 2 may be at or above 0.9
+        command="test",
+    )
+    thresholds = FACE.thresholds.model_copy(update={"photo_fake_at_or_above": 0.9})
+    calibrated = FACE.model_copy(
+        update={"thresholds": thresholds, "photo_fake_calibration": record}
+    )
+    policy = policy_for(VerdictSettings(), calibrated)
+    assert policy.thresholds(photo=True)[1] == 0.9
+    assert policy.thresholds(photo=True, faces=2)[1] == 0.97  # each face held to ~1%: 1 real
+    assert policy.thresholds(photo=False, faces=6) == policy.thresholds(photo=False)  # videos
+    verdict, warnings = policy.judge(0.95, {}, None, photo=True, faces=2)
+    assert verdict is Verdict.UNCERTAIN
+    assert len(warnings) == 1 and "2 faces were judged" in warnings[0]
+    assert policy.judge(0.95, {}, None, photo=True) == (Verdict.FAKE, [])
+    assert policy.person(0.95, photo=True, faces=2) is Verdict.UNCERTAIN
+    # The config's threshold is the operator's: it is not raised.
+    fixed = policy_for(VerdictSettings(fake_at_or_above=0.9), calibrated)
+    assert fixed.thresholds(photo=True, faces=6)[1] == 0.9

@@ -387,6 +387,7 @@ class Analyzer:
             {branch: s.probability for branch, s in branch_summaries.items()},
             novelty,
             photo=media.info.kind is MediaKind.IMAGE,
+            faces=len(summary.person_probabilities),
         )
         analysis = Analysis(
             media=media,

@@ -70,8 +70,9 @@ def build_result(
 ) -> AnalysisResult:
     info = analysis.media.info
     photo = info.kind is MediaKind.IMAGE
-    real_below, fake_at = model.policy.thresholds(photo)
     summary = analysis.summary
+    faces = len(summary.person_probabilities)
+    real_below, fake_at = model.policy.thresholds(photo, faces)
     branches = list(analysis.scores.per_branch)
     return AnalysisResult(
         verdict=analysis.verdict,
@@ -169,7 +170,7 @@ def _person_results(analysis: Analysis, policy: VerdictPolicy, photo: bool) -> l
         PersonResult(
             track_id=track_id,
             probability=round(probability, 4),
-            verdict=policy.person(probability, photo),
+            verdict=policy.person(probability, photo, len(summary.person_probabilities)),
             frames=len(boxes_per_track[track_id]),
             votes=track_id in summary.voting_tracks,
             boxes=boxes_per_track[track_id],

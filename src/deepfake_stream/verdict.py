@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .config import VerdictSettings
 from .detection.aggregate import Verdict, verdict_for
 from .detection.fusion import Branch, FusionManifest, disagreement_warning, novelty_warning
-from .detection.weights import UNTRAINED_THRESHOLDS, WeightsManifest
+from .detection.weights import UNTRAINED_THRESHOLDS, FakeCalibration, WeightsManifest
 from .errors import ConfigError
 
 UNTRAINED_WARNING = (
@@ -32,18 +32,24 @@ class VerdictPolicy:
     # With a fusion: a branch at or above this against another at or below 1 - it makes a
     # real or fake verdict uncertain, as do faces unlike the training faces. None: no fusion.
     disagreement: float | None
+    # How the photo fake threshold was calibrated on held-out real photos, when it was (and the
+    # config does not override it): it raises the threshold for photos of several faces.
+    photo_fake_calibration: FakeCalibration | None = None
 
-    def thresholds(self, photo: bool) -> tuple[float, float]:
-        """(real_below, fake_at_or_above) for a photo or for a video."""
-        if photo:
-            return self.photo_real_below, self.photo_fake_at_or_above
-        return self.real_below, self.fake_at_or_above
+    def thresholds(self, photo: bool, faces: int = 1) -> tuple[float, float]:
+        """(real_below, fake_at_or_above) for a photo of `faces` faces, or for a video."""
+        if not photo:
+            return self.real_below, self.fake_at_or_above
+        fake_at = self.photo_fake_at_or_above
+        if self.photo_fake_calibration is not None:
+            fake_at = max(fake_at, self.photo_fake_calibration.fake_at_or_above_for(faces))
+        return self.photo_real_below, fake_at
 
-    def person(self, probability: float, photo: bool) -> Verdict:
-        """One person's verdict from their probability alone."""
+    def person(self, probability: float, photo: bool, faces: int = 1) -> Verdict:
+        """One person's verdict from their probability alone (in a photo of `faces` faces)."""
         if self.untrained:
             return Verdict.UNCERTAIN
-        return verdict_for(probability, *self.thresholds(photo))
+        return verdict_for(probability, *self.thresholds(photo, faces))
 
     def judge(
         self,
@@ -51,12 +57,20 @@ class VerdictPolicy:
         branch_probabilities: Mapping[Branch, float | None],
         novelty: float | None,
         photo: bool,
+        faces: int = 1,
     ) -> tuple[Verdict, list[str]]:
-        """A file's verdict from its probability, its branches' and its faces' novelty, and the
-        warnings that explain it."""
-        real_below, fake_at = self.thresholds(photo)
+        """A file's verdict from its probability, its branches' and its faces' novelty (and, for
+        a photo, how many faces it shows), and the warnings that explain it."""
+        real_below, fake_at = self.thresholds(photo, faces)
         verdict = verdict_for(probability, real_below, fake_at)
         warnings = []
+        single_face_cut = self.thresholds(photo)[1]
+        if probability is not None and single_face_cut <= probability < fake_at:
+            warnings.append(
+                f"{faces} faces were judged: in a photo of {faces} faces one is fake only at or "
+                f"above {fake_at:.3f} ({single_face_cut:.3f} for one face), so that a real "
+                "group photo is called fake no more often than a real portrait"
+            )
         unvouched = calibrated_real_warning(
             probability, real_below, self.validation_real_below, photo
         )
@@ -109,6 +123,11 @@ def policy_for(
         ),
         untrained=source is None,
         disagreement=source.disagreement if isinstance(source, FusionManifest) else None,
+        photo_fake_calibration=(
+            source.photo_fake_calibration
+            if source is not None and settings.fake_at_or_above is None
+            else None
+        ),
     )
 
 

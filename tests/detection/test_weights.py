@@ -71,3 +71,39 @@ def test_missing_or_invalid_manifests_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"name": "x"}))
     with pytest.raises(WeightsError, match="invalid"):
         read_manifest(bad)
+
+
+@pytest.mark.parametrize("faces", [1, 2, 3, 6, 10])
+def test_a_real_group_photo_is_called_fake_no_more_often_than_a_real_portrait(faces: int) -> None:
+    """Any face at or above the cut makes a photo fake: the cut for k faces keeps real photos
+    of k faces (drawn from the calibration's reals) within the rule, not k times over it."""
+    import numpy as np
+
+    from deepfake_stream.detection.weights import FakeCalibration
+    from deepfake_stream.training.calibrate import real_tail
+    from deepfake_stream.training.metrics import fake_cut
+
+    rng = np.random.default_rng(faces)
+    reals = rng.beta(2, 5, size=3000)  # held-out real faces' probabilities
+    rule = 0.02
+    single = fake_cut(reals, rule)
+    record = FakeCalibration(
+        validation_fake_at_or_above=0.5,
+        fake_at_or_above=single,
+        max_false_fake_rate=rule,
+        data=["reals"],
+        reals=reals.size,
+        reals_at_or_above={"reals": float(np.mean(reals >= single))},
+        fakes_at_or_above=0.0,
+        real_tail=real_tail(reals, rule),
+        command="test",
+    )
+    cut = record.fake_at_or_above_for(faces)
+    assert cut >= single and (faces > 1) == (cut > single)
+    photos = rng.choice(reals, size=(20_000, faces))  # real photos of `faces` faces
+    called_fake = float(np.mean(photos.max(axis=1) >= cut))
+    assert called_fake <= rule + 0.005  # sampling noise of 20,000 photos
+    if faces > 1:  # the single-face cut would have called many more of them fake
+        assert float(np.mean(photos.max(axis=1) >= single)) > 1.5 * rule
+    # Without the tail (a manifest calibrated before it was kept) the single-face cut stays.
+    assert record.model_copy(update={"real_tail": []}).fake_at_or_above_for(faces) == single

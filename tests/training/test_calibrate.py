@@ -301,6 +301,11 @@ def test_held_out_real_photos_raise_the_photo_fake_threshold_by_the_rule() -> No
     assert record.reals_at_or_above == {"lfw": 0.01, "other": 1.0}
     assert record.fakes_at_or_above == pytest.approx(1 / 3, abs=1e-4)
     assert record.validation_fake_at_or_above == 0.8
+    # The top of the reals, kept for photos of several faces: the 2 that may be fake, and 1.
+    assert record.real_tail == [1.0, 0.995, 0.99]
+    assert record.fake_at_or_above_for(1) == 0.995
+    assert record.fake_at_or_above_for(2) == 1.0  # each face held to ~1%: one real at or above
+    assert record.fake_at_or_above_for(6) > 1.0  # ~0.34% of 101: no real may be fake
     cuts = [row["fake_at_or_above"] for row in record.tradeoff]
     assert cuts == sorted(cuts, reverse=True)  # a looser rule never calls fewer reals fake
     # Never below the validation threshold: calibration only takes `fake` verdicts away.

@@ -9,6 +9,7 @@ manifest's sha256 is refused.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,7 +95,26 @@ class FakeCalibration(BaseModel):
     fakes_at_or_above: float  # share of the calibration's fakes at or above it (detected)
     # For each rule (max_false_fake_rate): the cut, and the share of reals and fakes above it.
     tradeoff: list[dict[str, float]] = []
+    # The held-out reals' highest probabilities, highest first (as many as the rule lets be
+    # fake, and one more): enough to keep the rule for photos of several faces.
+    real_tail: list[float] = []
     command: str
+
+    def fake_at_or_above_for(self, faces: int) -> float:
+        """The cut for a photo of `faces` faces. Any one face at or above the cut makes the
+        photo fake, so with k faces each is held to 1 - (1 - rule)^(1/k) (Sidak): a real group
+        photo is then called fake no more often than a real portrait. Without the tail (older
+        manifests), or for one face, the single-face cut."""
+        if faces <= 1 or not self.real_tail:
+            return self.fake_at_or_above
+        per_face = 1.0 - (1.0 - self.max_false_fake_rate) ** (1.0 / faces)
+        allowed = math.floor(per_face * self.reals + 1e-9)  # reals that may stay at or above
+        if allowed >= len(self.real_tail):
+            return self.fake_at_or_above
+        boundary = self.real_tail[allowed]
+        above = [p for p in self.real_tail if p > boundary]
+        cut = min(above) if above else math.nextafter(boundary, math.inf)
+        return max(self.fake_at_or_above, cut)
 
 
 class WeightsManifest(BaseModel):

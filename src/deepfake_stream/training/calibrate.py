@@ -29,6 +29,7 @@ Calibrate on data that is kept out of training (a cross-method set such as
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -197,8 +198,16 @@ def fake_calibration_from_scores(
         reals_at_or_above=shares(chosen),
         fakes_at_or_above=detected(chosen),
         tradeoff=tradeoff,
+        real_tail=real_tail(pooled, max_false_fake_rate),
         command=command,
     )
+
+
+def real_tail(reals: np.ndarray, max_false_fake_rate: float) -> list[float]:
+    """The reals' highest probabilities, highest first: as many as the rule lets be fake, and
+    one more (FakeCalibration.fake_at_or_above_for)."""
+    keep = math.floor(max_false_fake_rate * reals.size + 1e-9) + 1
+    return [float(p) for p in np.sort(reals)[::-1][:keep]]
 
 
 def calibrate(
