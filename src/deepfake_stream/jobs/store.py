@@ -208,30 +208,34 @@ class JobStore(Database):
         """Take the job for this worker if it is queued, or running on a lapsed lease; None if
         another worker holds it, or it has ended or been cancelled."""
         now = utcnow()
+        return self._take(
+            job_id,
+            [
+                JobRow.cancel_requested.is_(False),
+                (JobRow.status == JobStatus.QUEUED)
+                | ((JobRow.status == JobStatus.RUNNING) & (JobRow.lease_until < now)),
+            ],
+            status=JobStatus.RUNNING,
+            worker=worker,
+            lease_until=now + timedelta(seconds=lease_s),
+            attempts=JobRow.attempts + 1,
+            started_at=now,
+            stage=None,
+            progress=0.0,
+        )
+
+    def _take(self, job_id: str, conditions: list[Any], **values: Any) -> JobRow | None:
+        """Set these values on the job if it meets the conditions, in one UPDATE (so that of
+        two takers exactly one wins); the job as taken, or None."""
         with self.session() as session:
-            claimed = changed_rows(
+            taken = changed_rows(
                 session,
                 update(JobRow)
-                .where(
-                    JobRow.id == job_id,
-                    JobRow.cancel_requested.is_(False),
-                    (JobRow.status == JobStatus.QUEUED)
-                    | ((JobRow.status == JobStatus.RUNNING) & (JobRow.lease_until < now)),
-                )
-                .values(
-                    status=JobStatus.RUNNING,
-                    worker=worker,
-                    lease_until=now + timedelta(seconds=lease_s),
-                    attempts=JobRow.attempts + 1,
-                    started_at=now,
-                    stage=None,
-                    progress=0.0,
-                )
+                .where(JobRow.id == job_id, *conditions)
+                .values(**values)
                 .execution_options(synchronize_session=False),
             )
-            if not claimed:
-                return None
-            return session.get(JobRow, job_id)
+            return session.get(JobRow, job_id) if taken else None
 
     def renew(
         self, job_id: str, worker: str, lease_s: float, stage: str | None, progress: float
@@ -382,19 +386,12 @@ class JobStore(Database):
         """Take the pending webhook of an ended job: once its lease lapsed (finish() lets it lapse
         at once), so that two senders never deliver it together."""
         now = utcnow()
-        with self.session() as session:
-            claimed = changed_rows(
-                session,
-                update(JobRow)
-                .where(
-                    JobRow.id == job_id,
-                    JobRow.webhook_state == WebhookState.PENDING,
-                    JobRow.lease_until < now,
-                )
-                .values(worker=worker, lease_until=now + timedelta(seconds=lease_s))
-                .execution_options(synchronize_session=False),
-            )
-            return session.get(JobRow, job_id) if claimed else None
+        return self._take(
+            job_id,
+            [JobRow.webhook_state == WebhookState.PENDING, JobRow.lease_until < now],
+            worker=worker,
+            lease_until=now + timedelta(seconds=lease_s),
+        )
 
     def renew_delivery(self, job_id: str, worker: str, lease_s: float) -> None:
         with self.session() as session:
