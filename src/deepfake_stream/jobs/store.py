@@ -11,7 +11,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
     JSON,
@@ -48,6 +48,19 @@ class WebhookState(enum.StrEnum):
     PENDING = "pending"  # the job ended; delivery not yet confirmed
     DELIVERED = "delivered"
     FAILED = "failed"  # every attempt failed
+
+
+class NewJob(TypedDict):
+    """What a job is created with (JobStore.create_job); the rest starts at its default."""
+
+    media_path: str | None
+    media_bytes: int
+    file_name: str | None
+    options: dict[str, Any]
+    callback_url: str | None
+    keep_media: bool
+    api_key_id: str | None
+    idempotency_key: str | None
 
 
 class JobRow(Base):
@@ -111,35 +124,16 @@ class JobStore(Database):
 
     # Jobs ---------------------------------------------------------------------------------
 
-    def create_job(
-        self,
-        *,
-        media_path: str | None,
-        media_bytes: int,
-        file_name: str | None,
-        options: dict[str, Any],
-        callback_url: str | None,
-        keep_media: bool,
-        api_key_id: str | None,
-        idempotency_key: str | None,
-        job_id: str | None = None,
-    ) -> JobRow:
+    def create_job(self, *, job_id: str | None = None, **fields: Unpack[NewJob]) -> JobRow:
         job = JobRow(
             id=job_id or new_job_id(),
             status=JobStatus.QUEUED,
-            api_key_id=api_key_id,
-            idempotency_key=idempotency_key,
-            file_name=file_name,
-            media_path=media_path,
-            media_bytes=media_bytes,
-            keep_media=keep_media,
-            options=options,
-            callback_url=callback_url,
             webhook_state=WebhookState.NONE,
             progress=0.0,
             attempts=0,
             cancel_requested=False,
             created_at=utcnow(),
+            **fields,
         )
         with self.session() as session:
             session.add(job)
