@@ -87,11 +87,13 @@ def test_the_fake_camera_streams_and_reaches_a_state(browser: Any, base_url: str
     page.get_by_role("button", name="Start camera").click()
     state = page.locator("#live-state")
     page.wait_for_function(
-        "() => ['CLEAR', 'SUSPICIOUS', 'ALERT'].includes("
+        "() => ['REAL', 'UNCERTAIN', 'FAKE'].includes("
         "document.getElementById('live-state').textContent)",
         timeout=TIMEOUT_MS,
     )
-    assert state.inner_text() in ("CLEAR", "SUSPICIOUS", "ALERT")
+    assert state.inner_text() in ("REAL", "UNCERTAIN", "FAKE")
+    # The state's colour is the verdict's, as for files.
+    assert state.get_attribute("class") == state.inner_text().lower()
     assert "frames analysed" in page.locator("#live-counters").inner_text()
     page.get_by_role("button", name="Stop camera").click()
     page.get_by_text("stopped").wait_for(timeout=TIMEOUT_MS)
