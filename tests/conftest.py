@@ -122,3 +122,18 @@ def face_folder(tmp_path_factory: pytest.TempPathFactory, analyzer: Analyzer) ->
         lines.append(f"{file},{label},g{index // 2}")
     (root / "metadata.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def served_fixtures() -> Iterator[str]:
+    """The fixtures folder over a real local HTTP server (URL sources, fetched media)."""
+    import http.server
+    import threading
+    from functools import partial
+
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(FIXTURES))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -14,7 +14,7 @@ from deepfake_stream.media import load_media
 from deepfake_stream.pipeline import AnalysisOptions, Analyzer, BackgroundScoring
 from deepfake_stream.schema import AnalysisResult
 from deepfake_stream.verdict import UNTRAINED_WARNING
-from support.settings import with_time_limit
+from support.settings import analyses, with_time_limit
 
 
 def test_video_result_holds_segments_people_model_settings_and_timings(
@@ -222,7 +222,7 @@ def test_a_group_photo_is_judged_with_the_threshold_for_its_number_of_faces(
     calibrated = settings.model_copy(
         update={"model": settings.model.model_copy(update={"weights": manifest})}
     )
-    portrait, group = analyses_of(calibrated, fixtures / "photo.jpg", fixtures / "group.jpg")
+    portrait, group = analyses(calibrated, fixtures / "photo.jpg", fixtures / "group.jpg")
     assert len(portrait.people) == 1 and portrait.settings.fake_at_or_above == 0.9
     faces = len(group.people)
     assert faces >= 3
@@ -230,11 +230,3 @@ def test_a_group_photo_is_judged_with_the_threshold_for_its_number_of_faces(
     assert expected > 0.9 and group.settings.fake_at_or_above == expected
     for person in group.people:  # each face is judged by the same, raised, threshold
         assert (person.verdict is Verdict.FAKE) == (person.probability >= expected)
-
-
-def analyses_of(settings: Settings, *files: Path) -> list[AnalysisResult]:
-    analyzer = Analyzer(settings)
-    try:
-        return [analyzer.analyze(file) for file in files]
-    finally:
-        analyzer.close()

@@ -10,7 +10,6 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -70,16 +69,6 @@ def read_until(socket: Any, wanted: str) -> list[dict[str, Any]]:
         if event["type"] == wanted:
             return events
     raise AssertionError(f"no {wanted} event: {events}")
-
-
-@pytest.fixture
-def served_fixtures(fixtures: Path) -> Iterator[str]:
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(fixtures))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_websocket_stream_scores_people_and_reports_drops(

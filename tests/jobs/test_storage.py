@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 import time
-from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from deepfake_stream.errors import FileTooLargeError, MediaError
 from deepfake_stream.jobs.storage import MediaStore
-
-
-@pytest.fixture(scope="module")
-def served(fixtures: Path) -> Iterator[str]:
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(fixtures))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_finished_upload_is_renamed_to_its_job(tmp_path: Path) -> None:
@@ -35,16 +21,18 @@ def test_a_finished_upload_is_renamed_to_its_job(tmp_path: Path) -> None:
     assert not upload.exists()
 
 
-def test_media_is_fetched_whole_or_not_at_all(tmp_path: Path, served: str, fixtures: Path) -> None:
+def test_media_is_fetched_whole_or_not_at_all(
+    tmp_path: Path, served_fixtures: str, fixtures: Path
+) -> None:
     store = MediaStore(tmp_path)
-    path, size = store.fetch(f"{served}/photo.jpg", "job1", max_bytes=10**7, timeout_s=10)
+    path, size = store.fetch(f"{served_fixtures}/photo.jpg", "job1", max_bytes=10**7, timeout_s=10)
     assert (
         path.read_bytes() == (fixtures / "photo.jpg").read_bytes() and size == path.stat().st_size
     )
     with pytest.raises(FileTooLargeError, match="exceeds the limit"):
-        store.fetch(f"{served}/photo.jpg", "job2", max_bytes=1000, timeout_s=10)
+        store.fetch(f"{served_fixtures}/photo.jpg", "job2", max_bytes=1000, timeout_s=10)
     with pytest.raises(MediaError, match="HTTP 404"):
-        store.fetch(f"{served}/missing.mp4", "job3", max_bytes=10**7, timeout_s=10)
+        store.fetch(f"{served_fixtures}/missing.mp4", "job3", max_bytes=10**7, timeout_s=10)
     with pytest.raises(MediaError, match="could not fetch"):
         store.fetch("http://127.0.0.1:9/clip.mp4", "job4", max_bytes=10**7, timeout_s=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job1"]  # no partial files left

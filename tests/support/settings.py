@@ -9,6 +9,7 @@ from typing import Any
 
 from deepfake_stream.config import Settings
 from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.schema import AnalysisResult
 
 
 def isolated(settings: Settings, folder: Path, **sections: dict[str, Any]) -> Settings:
@@ -28,3 +29,12 @@ def with_time_limit(analyzer: Analyzer, seconds: float) -> Analyzer:
     limits = analyzer.settings.limits.model_copy(update={"max_analysis_s": seconds})
     limited.settings = analyzer.settings.model_copy(update={"limits": limits})
     return limited
+
+
+def analyses(settings: Settings, *files: Path) -> list[AnalysisResult]:
+    """Each file's result from a service freshly built from settings."""
+    analyzer = Analyzer(settings)
+    try:
+        return [analyzer.analyze(file) for file in files]
+    finally:
+        analyzer.close()

@@ -11,7 +11,6 @@ from deepfake_stream.detection.aggregate import verdict_for
 from deepfake_stream.detection.weights import WeightsManifest, read_manifest
 from deepfake_stream.errors import ConfigError
 from deepfake_stream.pipeline import Analyzer
-from deepfake_stream.schema import AnalysisResult
 from deepfake_stream.training.calibrate import (
     REPORTED_PROBABILITY_STEP,
     calibrate,
@@ -20,6 +19,7 @@ from deepfake_stream.training.calibrate import (
     thresholds_manifest,
 )
 from deepfake_stream.training.evaluate import NO_FACE_PROBABILITY, Scores, score_crops
+from support.settings import analyses
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "weights" / "srm-lite0-dfdc.json"
@@ -183,15 +183,6 @@ def with_weights(settings: Settings, weights: Path) -> Settings:
     return settings.model_copy(
         update={"model": settings.model.model_copy(update={"weights": weights})}
     )
-
-
-def analyses(settings: Settings, *files: Path) -> list[AnalysisResult]:
-    """Each file's result from a service freshly built from settings."""
-    analyzer = Analyzer(settings)
-    try:
-        return [analyzer.analyze(file) for file in files]
-    finally:
-        analyzer.close()
 
 
 def test_face_crops_calibrate_the_photo_threshold_and_leave_the_video_one(
