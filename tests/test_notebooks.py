@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 
 REPO = Path(__file__).parent.parent
 NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
-SHIPPED_MANIFEST = REPO / "weights" / "srm-lite0-dfdc.json"
+SHIPPED_MANIFEST = REPO / "weights" / "srm-lite0-wild.json"
 CELL_TIMEOUT_S = 300
 
 

@@ -37,7 +37,7 @@ def test_video_result_holds_segments_people_model_settings_and_timings(
     assert result.probability == pytest.approx(
         sum(s.probability for s in result.segments if s.probability is not None) / 8, abs=1e-3
     )
-    assert not result.model.untrained and result.model.weights_name == "srm-lite0-dfdc"
+    assert not result.model.untrained and result.model.weights_name == "srm-lite0-wild"
     assert len(result.model.weights_sha256) == 64
     assert result.settings.segments == 8 and result.settings.frames_per_segment == 4
     assert result.timings.total_ms >= result.timings.decode_ms + result.timings.detect_ms

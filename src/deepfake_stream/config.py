@@ -30,7 +30,7 @@ class _Section(BaseModel):
 
 
 # The trained release in weights/ (relative to the working directory, like every path here).
-SHIPPED_WEIGHTS = Path("weights/srm-lite0-dfdc.json")
+SHIPPED_WEIGHTS = Path("weights/srm-lite0-wild.json")
 
 
 class ModelSettings(_Section):

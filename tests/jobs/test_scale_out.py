@@ -77,7 +77,7 @@ def test_the_front_relays_analyses_to_workers(
                 assert worker.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.5)
-            assert card.status_code == 200 and card.json()["weights_name"] == "srm-lite0-dfdc"
+            assert card.status_code == 200 and card.json()["weights_name"] == "srm-lite0-wild"
 
             video = fixtures / "fake_dfdc_2s.mp4"
             synchronous = client.post(

@@ -100,6 +100,7 @@ class PersonMonitor:
         self._novelty: deque[float] = deque(maxlen=states.window_samples)
         self._recent: deque[tuple[float, float]] = deque()  # (time, score) within spike reach
         self._fake_since: float | None = None
+        self._settled = False  # the state was judged on a full window
         self._last_fired: dict[AlertRule, float] = {}
 
     @property
@@ -122,6 +123,7 @@ class PersonMonitor:
             self._novelty.append(novelty)
         previous = self.state
         self.state, self.warnings = self._judge()
+        self._settled = len(self._window) == self.states.window_samples
         change = None
         if self.state is not previous:
             change = StateChange(
@@ -139,8 +141,12 @@ class PersonMonitor:
         verdict, warnings = self.policy.judge(windowed, branch_means, novelty, photo=False)
         real_below, fake_at = self.policy.thresholds(photo=False)
         margin = self.states.hysteresis_logit
+        full = len(self._window) == self.states.window_samples
+        # A state judged on fewer scores than the window is provisional: it does not hold
+        # against the first full window (which then judges as a file of those frames would).
         held = (
-            verdict is Verdict.UNCERTAIN
+            self._settled
+            and verdict is Verdict.UNCERTAIN
             and verdict_for(windowed, real_below, fake_at) is Verdict.UNCERTAIN  # no abstention
             and not self.policy.untrained
         )
@@ -152,7 +158,6 @@ class PersonMonitor:
             and _logit(windowed) < _logit(real_below) + margin
         ):
             return PersonState.REAL, tuple(warnings)
-        full = len(self._window) == self.states.window_samples
         if verdict is Verdict.FAKE and not full and self.state is not PersonState.FAKE:
             return PersonState.UNCERTAIN, tuple(warnings)
         return PersonState(verdict.value), tuple(warnings)

@@ -15,7 +15,7 @@ def test_model_card_of_the_shipped_model(client: TestClient, analyzer: Analyzer)
     assert response.status_code == 200
     card = response.json()
     assert card["untrained"] is False
-    assert card["weights_name"] == "srm-lite0-dfdc"
+    assert card["weights_name"] == "srm-lite0-wild"
     assert SHA256.fullmatch(card["weights_sha256"])
     assert card["weights_sha256"] == analyzer.model.weights_sha256
     manifest = card["manifest"]
