@@ -93,7 +93,7 @@ def build_result(
             frames_sampled=len(analysis.media.frames),
         ),
         segments=_segment_results(analysis),
-        people=_person_results(analysis, model.policy, photo),
+        people=_person_results(analysis, model.policy, photo, faces),
         model=model_result,
         settings=SettingsUsed(
             segments=analysis.segments,
@@ -158,7 +158,9 @@ def _segment_results(analysis: Analysis) -> list[SegmentResult]:
     ]
 
 
-def _person_results(analysis: Analysis, policy: VerdictPolicy, photo: bool) -> list[PersonResult]:
+def _person_results(
+    analysis: Analysis, policy: VerdictPolicy, photo: bool, faces: int
+) -> list[PersonResult]:
     frames = analysis.media.frames
     boxes_per_track: dict[int, list[TrackBox]] = {}
     for frame_index, track_id, face in analysis.faces:
@@ -170,7 +172,7 @@ def _person_results(analysis: Analysis, policy: VerdictPolicy, photo: bool) -> l
         PersonResult(
             track_id=track_id,
             probability=round(probability, 4),
-            verdict=policy.person(probability, photo, len(summary.person_probabilities)),
+            verdict=policy.person(probability, photo, faces),
             frames=len(boxes_per_track[track_id]),
             votes=track_id in summary.voting_tracks,
             boxes=boxes_per_track[track_id],
