@@ -103,7 +103,7 @@ class FrameFace:
     box: Box
     detection_confidence: float
     probability: float  # fused
-    branches: dict[str, float]  # each branch's own probability
+    branches: dict[Branch, float]  # each branch's own probability
     novelty: float | None  # distance from the training faces over its threshold (with a fusion)
 
 
@@ -223,8 +223,7 @@ class Analyzer:
                 detection_confidence=face.confidence,
                 probability=float(scores.fused[index]),
                 branches={
-                    branch.value: float(values[index])
-                    for branch, values in scores.per_branch.items()
+                    branch: float(values[index]) for branch, values in scores.per_branch.items()
                 },
                 novelty=None if scores.novelty is None else float(scores.novelty[index]),
             )

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from ..config import StreamSettings
 from ..detection.faces import ConfirmedTracker
-from ..detection.fusion import Branch
 from ..errors import DeepfakeStreamError
 from ..media import Picture
 from ..metrics import STREAM_ALERTS, STREAM_FRAMES
@@ -247,7 +246,7 @@ class StreamSession:
             change, alerts = monitor.observe(
                 time_s,
                 face.probability,
-                {Branch(name): value for name, value in face.branches.items()},
+                face.branches,
                 face.novelty,
             )
             people.append(
@@ -262,7 +261,7 @@ class StreamSession:
                         round(face.box[2], 1),
                         round(face.box[3], 1),
                     ),
-                    branches={k: round(v, 4) for k, v in face.branches.items()},
+                    branches={k.value: round(v, 4) for k, v in face.branches.items()},
                 )
             )
             if change is not None:
