@@ -247,8 +247,7 @@ class LateReceiver:
 def webhook_outage(down_s: float) -> None:
     from deepfake_stream.config import WebhookSettings
     from deepfake_stream.jobs.store import JobStore
-    from deepfake_stream.jobs.webhooks import SECRET_NAME
-    from deepfake_stream.network import verify
+    from deepfake_stream.network import SECRET_NAME, verify
 
     photo = REPO / "tests" / "fixtures" / "photo.jpg"
     with tempfile.TemporaryDirectory() as folder, fresh_database() as database:

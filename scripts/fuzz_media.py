@@ -35,10 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the harness's mutations live with the tests
 # ruff: noqa: E402 (the imports from tests/ need the line above)
 
-from deepfake_stream.config import Settings, load_settings
+from deepfake_stream.config import AnalysisOptions, Settings, load_settings
 from deepfake_stream.deadline import Deadline
 from deepfake_stream.media import load_media
-from deepfake_stream.pipeline import AnalysisOptions, Analyzer
+from deepfake_stream.pipeline import Analyzer
 from support.contract import (
     LIMIT_SLACK_S,
     OK,

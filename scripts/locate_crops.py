@@ -22,6 +22,7 @@ from PIL import Image
 
 from deepfake_stream.config import FaceSettings
 from deepfake_stream.detection.faces import FaceDetector
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.media import ImagePicture
 
 SEARCH_FRAMES = (0, 1, 2, 5, 10, 30, 60, 150)
@@ -55,7 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("pairs", nargs="+", help="VIDEO:CROP:ORIGINAL_SIDE")
     args = parser.parse_args()
-    detector = FaceDetector(FaceSettings(), crop_size=224)
+    detector = FaceDetector(FaceSettings(), get_spec("srm_efficientnet_lite0").crop)
     for pair in args.pairs:
         video, crop, side_text = pair.rsplit(":", 2)
         side = int(side_text)

@@ -20,6 +20,7 @@ from PIL import Image
 
 from deepfake_stream.config import FaceSettings
 from deepfake_stream.detection.faces import FaceDetector
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.media import ImagePicture
 
 SAMPLE_SEED = 0
@@ -34,7 +35,8 @@ def main() -> int:
         rows = list(csv.DictReader(handle))
     random.Random(SAMPLE_SEED).shuffle(rows)
     # Low thresholds: the crops are known to hold a face; we want its box, however cut.
-    detector = FaceDetector(FaceSettings(min_confidence=0.5, min_confidence_in_track=0.5), 224)
+    settings = FaceSettings(min_confidence=0.5, min_confidence_in_track=0.5)
+    detector = FaceDetector(settings, get_spec("srm_efficientnet_lite0").crop)
     side_over_long, side_over_height, side_over_width, shift_x, shift_y = [], [], [], [], []
     missing = 0
     for row in rows[: args.sample]:

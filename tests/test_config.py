@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_stream.config import Settings, load_settings
+from deepfake_stream.config import AnalysisOptions, SamplingSettings, Settings, load_settings
 from deepfake_stream.detection.engine import check_devices
 from deepfake_stream.errors import ConfigError, DeviceUnavailableError
 
@@ -59,6 +59,9 @@ def test_config_file_chosen_by_environment(monkeypatch: pytest.MonkeyPatch) -> N
         ("verdict:\n  real_below: 0.8\n  fake_at_or_above: 0.2\n", "must not exceed"),
         ("- just\n- a list\n", "mapping"),
         ("model: [unclosed\n", "not valid YAML"),
+        # The crop is the weights' now: an old config says so instead of being half obeyed.
+        ("faces:\n  margin: 0.3\n", "crop now comes from the weights manifest"),
+        ("faces:\n  crop_jpeg_quality: 75\n", "faces.crop_jpeg_quality"),
     ],
 )
 def test_invalid_configs_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
@@ -71,3 +74,14 @@ def test_invalid_configs_are_clear_errors(tmp_path: Path, text: str, message: st
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_analysis_options_override_only_what_they_give() -> None:
+    configured = SamplingSettings(segments=8, frames_per_segment=4)
+    options = AnalysisOptions(frames_per_segment=2)
+    assert options.overrides() == {"frames_per_segment": 2}
+    assert options.sampling(configured) == SamplingSettings(segments=8, frames_per_segment=2)
+    # A job stores the overrides next to other options (its URL) and reads them back.
+    stored = {**AnalysisOptions(segments=3).overrides(), "url": "https://example.com/a.mp4"}
+    assert AnalysisOptions.from_stored(stored) == AnalysisOptions(segments=3)
+    assert AnalysisOptions().sampling(configured) == configured

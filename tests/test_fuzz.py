@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
-from deepfake_stream.config import Settings
+from deepfake_stream.config import AnalysisOptions, Settings
 from deepfake_stream.deadline import Deadline
 from deepfake_stream.media import load_media
-from deepfake_stream.pipeline import AnalysisOptions, Analyzer
+from deepfake_stream.pipeline import Analyzer
 from support.contract import outcome_of, within_limit
 from support.edge_cases import CASES
 from support.mutations import FIXTURES, Mutation, mutations

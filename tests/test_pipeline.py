@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_stream.config import Settings, load_settings
+from deepfake_stream.config import AnalysisOptions, Settings, load_settings
 from deepfake_stream.detection.aggregate import Verdict
+from deepfake_stream.detection.registry import get_spec
+from deepfake_stream.detection.weights import read_manifest
 from deepfake_stream.errors import AnalysisTimeoutError, CorruptMediaError
 from deepfake_stream.media import load_media
-from deepfake_stream.pipeline import AnalysisOptions, Analyzer, BackgroundScoring
+from deepfake_stream.pipeline import Analyzer, BackgroundScoring
 from deepfake_stream.schema import AnalysisResult
 from deepfake_stream.verdict import UNTRAINED_WARNING
 from support.settings import analyses, with_time_limit
@@ -43,8 +45,11 @@ def test_video_result_holds_segments_people_model_settings_and_timings(
     assert result.timings.total_ms >= result.timings.decode_ms + result.timings.detect_ms
     assert min(result.timings.decode_ms, result.timings.detect_ms, result.timings.classify_ms) > 0
     assert UNTRAINED_WARNING not in result.warnings
-    # The shipped crop geometry is the one in force.
-    assert result.settings.crop_margin == -0.15 and result.settings.max_native_side == 160
+    # The shipped weights' crop is the one in force, and the result says so.
+    weights = analyzer.settings.model.weights
+    assert weights is not None
+    assert result.settings.crop == read_manifest(weights).crop
+    assert result.settings.crop.margin == -0.15 and result.settings.crop.max_native_side == 160
     # The schema round-trips through JSON.
     assert AnalysisResult.model_validate_json(result.model_dump_json()) == result
 
@@ -98,7 +103,9 @@ def test_an_untrained_model_never_judges_and_says_why(settings: Settings, fixtur
     assert result.model.untrained and result.model.weights_name == "untrained"
     assert result.verdict is Verdict.UNCERTAIN
     assert UNTRAINED_WARNING in result.warnings
-    assert result.settings.crop_margin == settings.faces.margin  # the config's geometry
+    # Untrained: the architecture's own crop, not the shipped release's.
+    assert result.settings.crop == get_spec("srm_efficientnet_lite0").crop
+    assert result.settings.crop.jpeg_quality is None
 
 
 def test_thresholds_set_in_the_config_judge_photos_and_videos_alike(

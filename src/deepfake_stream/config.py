@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,6 +97,31 @@ class SamplingSettings(_Section):
     seek_threshold_s: float = Field(default=4.0, gt=0)
 
 
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """One request's overrides of the sampling settings (API query or form, CLI flags, a job's
+    stored options); None keeps the configured value."""
+
+    segments: int | None = None
+    frames_per_segment: int | None = None
+
+    @classmethod
+    def from_stored(cls, options: Mapping[str, Any]) -> AnalysisOptions:
+        """From a job's stored options (which may hold other keys, such as its URL)."""
+        return cls(options.get("segments"), options.get("frames_per_segment"))
+
+    def overrides(self) -> dict[str, int]:
+        """The overrides given, as a job stores them."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    def sampling(self, configured: SamplingSettings) -> SamplingSettings:
+        return configured.model_copy(update=self.overrides())
+
+
+# Crop settings of earlier releases: the crop is the weights manifest's now (detection/crop.py).
+RETIRED_CROP_SETTINGS = {"margin", "crop_offset_y", "max_native_side", "crop_jpeg_quality"}
+
+
 class FaceSettings(_Section):
     # Frames are downscaled so that their short side is at most this before MTCNN (videos).
     detect_short_side: int = Field(default=360, ge=64)
@@ -108,22 +135,26 @@ class FaceSettings(_Section):
     min_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
     # ...and may then keep weaker ones down to this (a face half covered for a moment).
     min_confidence_in_track: float = Field(default=0.6, ge=0.0, le=1.0)
-    # Square crop side = (1 + margin) * the longer side of the face box (negative: tighter).
-    margin: float = Field(default=0.3, ge=-0.5, le=2.0)
-    # The crop's centre sits this many box heights below the box's centre.
-    crop_offset_y: float = Field(default=0.0, ge=-0.5, le=0.5)
-    # A face region wider than this is reduced to it before resizing to the model's input, so
-    # that a face keeps no more detail than the training crops had (the manifest's value wins).
-    max_native_side: int | None = Field(default=None, ge=16)
-    # Encode each crop as JPEG at this quality and decode it, as the training crops were (the
-    # manifest's value wins).
-    crop_jpeg_quality: int | None = Field(default=None, ge=1, le=100)
     # At most this many faces per frame, the largest first.
     max_faces_per_frame: int = Field(default=8, ge=1)
     # Frames per MTCNN call: 4 is as fast as 8 on CPU with half the transient memory.
     detect_batch_size: int = Field(default=4, ge=1)
     # Brighten dark frames (for the detector only) so that underexposed faces are found.
     brighten_dark_frames: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _crop_is_the_weights(cls, data: Any) -> Any:
+        """The crop is the weights' (their manifest's `crop`), not a setting: a model cut
+        differently from its training crops is silently worse."""
+        if isinstance(data, dict):
+            retired = sorted(set(data) & RETIRED_CROP_SETTINGS)
+            if retired:
+                raise ValueError(
+                    f"faces.{', faces.'.join(retired)}: the face crop now comes from the weights "
+                    "manifest (its `crop`, see GET /v1/model); remove these settings"
+                )
+        return data
 
 
 class VerdictSettings(_Section):

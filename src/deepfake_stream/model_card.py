@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from . import __version__
+from .detection.crop import CropSpec
 from .detection.fusion import FusionManifest
 from .detection.weights import WeightsManifest
 from .schema import ModelResult
@@ -19,13 +20,7 @@ if TYPE_CHECKING:
 
 class ModelCard(ModelResult):
     service_version: str
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    crop_margin: float
-    crop_offset_y: float
-    max_native_side: int | None
-    crop_jpeg_quality: int | None
+    crop: CropSpec = Field(description="How faces are cut and normalised for the model.")
     real_below: float = Field(description="Below it a video or stream is real.")
     photo_real_below: float = Field(description="Below it a photo is real.")
     fake_at_or_above: float = Field(description="At or above it a video or stream is fake.")
@@ -38,17 +33,10 @@ class ModelCard(ModelResult):
 
 def build_model_card(analyzer: Analyzer) -> ModelCard:
     model = analyzer.model
-    preprocessing = analyzer.engine.preprocessing
     return ModelCard(
         **analyzer.model_result().model_dump(),
         service_version=__version__,
-        input_size=preprocessing.input_size,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        crop_margin=model.crop_margin,
-        crop_offset_y=model.crop_offset_y,
-        max_native_side=model.max_native_side,
-        crop_jpeg_quality=model.crop_jpeg_quality,
+        crop=model.crop,
         real_below=model.policy.real_below,
         photo_real_below=model.policy.photo_real_below,
         fake_at_or_above=model.policy.fake_at_or_above,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
+from .config import AnalysisOptions, Settings
 from .deadline import Deadline
 from .detection.aggregate import Aggregate, ScoredFace, aggregate
 from .detection.branches import (
@@ -24,8 +24,8 @@ from .detection.branches import (
     load_face_detector,
     take_scores,
 )
+from .detection.crop import Box
 from .detection.faces import (
-    Box,
     ConfirmedTracker,
     Face,
     FaceDetector,
@@ -42,12 +42,6 @@ from .verdict import policy_for
 log = logging.getLogger(__name__)
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    segments: int | None = None  # overrides sampling.segments for this request
-    frames_per_segment: int | None = None  # overrides sampling.frames_per_segment
 
 
 class BackgroundScoring:
@@ -130,19 +124,8 @@ class Analyzer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         detector, manifest, weights_sha = load_face_detector(settings.model)
-        # The crop geometry the weights were trained with wins over the config's.
-        face_settings = (
-            settings.faces
-            if manifest is None
-            else settings.faces.model_copy(
-                update={
-                    "margin": manifest.crop_margin,
-                    "crop_offset_y": manifest.crop_offset_y,
-                    "max_native_side": manifest.max_native_side,
-                    "crop_jpeg_quality": manifest.crop_jpeg_quality,
-                }
-            )
-        )
+        # Faces are cut as the weights' training crops were; untrained: the architecture's crop.
+        crop = detector.crop if manifest is None else manifest.crop
         self.scorer = BranchScorer(detector, manifest, weights_sha, settings.model, settings.fusion)
         self.engine = self.scorer.face_engine
         self.fusion = self.scorer.fusion
@@ -157,10 +140,7 @@ class Analyzer:
             untrained=manifest is None,
             temperature=self.scorer.temperatures[Branch.FACE],
             policy=policy_for(settings.verdict, self.thresholds_manifest),
-            crop_margin=face_settings.margin,
-            crop_offset_y=face_settings.crop_offset_y,
-            max_native_side=face_settings.max_native_side,
-            crop_jpeg_quality=face_settings.crop_jpeg_quality,
+            crop=crop,
             manifest=manifest,
         )
         self._decoders = ThreadPoolExecutor(
@@ -169,11 +149,7 @@ class Analyzer:
         self._classifiers = ThreadPoolExecutor(
             max_workers=max(1, settings.server.max_concurrent), thread_name_prefix="dfs-classify"
         )
-        self.faces = FaceDetector(
-            face_settings,
-            crop_size=detector.preprocessing.input_size,
-            device=settings.model.devices[0],
-        )
+        self.faces = FaceDetector(settings.faces, crop, device=settings.model.devices[0])
 
     @property
     def branches(self) -> list[Branch]:
@@ -242,23 +218,13 @@ class Analyzer:
         file_name: str | None = None,
         on_progress: StageProgress | None = None,
     ) -> AnalysisResult:
-        options = options or AnalysisOptions()
-        sampling = self.settings.sampling.model_copy(
-            update={
-                key: value
-                for key, value in (
-                    ("segments", options.segments),
-                    ("frames_per_segment", options.frames_per_segment),
-                )
-                if value is not None
-            }
-        )
+        sampling = (options or AnalysisOptions()).sampling(self.settings.sampling)
         started = time.perf_counter()
         deadline = Deadline.starting_now(self.settings.limits.max_analysis_s)
-        is_image = sniff_file(path).kind is MediaKind.IMAGE  # wrong types fail before any work
+        media_type = sniff_file(path)  # wrong types fail before any work
         short_side = (
             self.settings.faces.detect_short_side_image
-            if is_image
+            if media_type.kind is MediaKind.IMAGE
             else self.settings.faces.detect_short_side
         )
         # Decoding runs in a worker thread; frames are detected in batches as they arrive, so
@@ -275,7 +241,9 @@ class Analyzer:
 
         def decode() -> LoadedMedia:
             try:
-                return load_media(path, self.settings.limits, sampling, on_frame, deadline)
+                return load_media(
+                    path, self.settings.limits, sampling, on_frame, deadline, media_type
+                )
             finally:
                 decode_finished[0] = time.perf_counter()
                 arrivals.put(None)
@@ -311,7 +279,7 @@ class Analyzer:
 
         return self._result(
             media,
-            sampling.segments if not is_image else 1,
+            sampling.segments if media_type.kind is MediaKind.VIDEO else 1,
             sampling.frames_per_segment,
             flat,
             scores,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .config import Settings
 from .detection.aggregate import Aggregate, Verdict
 from .detection.branches import CropScores
+from .detection.crop import CropSpec
 from .detection.faces import Face
 from .detection.fusion import Branch
 from .detection.weights import WeightsManifest
@@ -36,10 +37,7 @@ class LoadedModel:
     untrained: bool
     temperature: float  # logits are divided by this before the sigmoid
     policy: VerdictPolicy
-    crop_margin: float  # face crop geometry in force (see faces.square_crop_box)
-    crop_offset_y: float
-    max_native_side: int | None  # face regions wider than this are reduced to it first
-    crop_jpeg_quality: int | None  # crops are JPEG-encoded at this quality last
+    crop: CropSpec  # how faces are cut: the weights manifest's, else the architecture's
     manifest: WeightsManifest | None
 
 
@@ -107,10 +105,7 @@ def build_result(
                 else settings.faces.detect_short_side
             ),
             min_face_size=settings.faces.min_face_size,
-            crop_margin=model.crop_margin,
-            crop_offset_y=model.crop_offset_y,
-            max_native_side=model.max_native_side,
-            crop_jpeg_quality=model.crop_jpeg_quality,
+            crop=model.crop,
             branches=[branch.value for branch in branches],
         ),
         timings=analysis.timings,

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .detection.aggregate import Verdict
+from .detection.crop import CropSpec
 
 BoxList = tuple[float, float, float, float]
 
@@ -99,10 +100,7 @@ class SettingsUsed(_Schema):
     strategy: str
     detect_short_side: int
     min_face_size: int
-    crop_margin: float
-    crop_offset_y: float
-    max_native_side: int | None
-    crop_jpeg_quality: int | None
+    crop: CropSpec = Field(description="How each face was cut: the weights' crop contract.")
     branches: list[str]
 
 
@@ -119,7 +117,7 @@ class Timings(_Schema):
 
 
 class AnalysisResult(_Schema):
-    schema_version: Literal["1.1"] = "1.1"
+    schema_version: Literal["2.0"] = "2.0"
     verdict: Verdict
     probability: float | None = Field(description="Fake probability; null for no_face.")
     branches: dict[str, float | None] = Field(

@@ -110,8 +110,8 @@ def test_exported_shipped_weights_give_the_same_probabilities(
     output = tmp_path / "shipped.onnx"
     assert main(["export-onnx", "--config", str(config), str(output)]) == 0
     assert manifest.sha256 in capsys.readouterr().out
-    mean = np.array(manifest.mean, dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.array(manifest.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    mean = np.array(manifest.crop.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array(manifest.crop.std, dtype=np.float32).reshape(1, 3, 1, 1)
     batch = (crops.transpose(0, 3, 1, 2).astype(np.float32) / 255 - mean) / std
     session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
     (onnx_logits,) = session.run(["logits"], {"crops": batch})

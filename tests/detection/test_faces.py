@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from deepfake_stream.config import FaceSettings, LimitSettings, SamplingSettings
 from deepfake_stream.detection.faces import (
@@ -14,22 +13,19 @@ from deepfake_stream.detection.faces import (
     FaceDetector,
     assign_tracks,
     brighten_if_dark,
-    crop_face,
     iou,
-    jpeg,
     keep_confirmed_tracks,
-    limit_detail,
     nms_per_frame,
-    square_crop_box,
 )
-from deepfake_stream.media import ImagePicture, load_media
+from deepfake_stream.detection.registry import get_spec
+from deepfake_stream.media import load_media
 
 CROP = 224
 
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector(FaceSettings(), crop_size=CROP)
+    return FaceDetector(FaceSettings(), get_spec("srm_efficientnet_lite0").crop)
 
 
 def _pictures(path: Path, segments: int = 8, per_segment: int = 4) -> list:
@@ -110,53 +106,6 @@ def test_dark_frames_are_brightened_for_the_detector_only() -> None:
     assert out[:2].mean() / 255 == pytest.approx(0.45, abs=0.02)
     assert np.array_equal(out[2], batch[2])
     assert batch[:2].max() == 20  # input untouched
-
-
-def test_square_crop_box_adds_the_margin_around_the_centre() -> None:
-    x1, y1, x2, y2 = square_crop_box((10, 20, 50, 100), margin=0.5)
-    assert x2 - x1 == pytest.approx(120) and y2 - y1 == pytest.approx(120)
-    assert ((x1 + x2) / 2, (y1 + y2) / 2) == (30, 60)
-
-
-def test_square_crop_box_offset_moves_the_centre_down_in_box_heights() -> None:
-    x1, y1, x2, y2 = square_crop_box((10, 20, 50, 100), margin=-0.15, offset_y=0.1)
-    assert x2 - x1 == pytest.approx(68) and y2 - y1 == pytest.approx(68)
-    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((30, 68))
-
-
-def test_crop_outside_the_frame_is_padded_black() -> None:
-    rgb = np.full((100, 100, 3), 200, dtype=np.uint8)
-    crop = crop_face(ImagePicture(rgb), (0, 0, 40, 40), margin=0.5, size=60)
-    assert crop.shape == (60, 60, 3)
-    assert crop[0, 0].max() == 0 and crop[-1, -1].min() == 200
-
-
-def _detail(crop: np.ndarray) -> float:
-    """Mean absolute difference between neighbouring pixels: fine detail."""
-    grey = crop.astype(np.float64).mean(axis=2)
-    return float(np.abs(np.diff(grey, axis=1)).mean())
-
-
-def test_detail_limit_matches_between_serving_and_dataset_crops(fixtures: Path) -> None:
-    picture = ImagePicture(np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB")))
-    box = (45.0, 90.0, 345.0, 390.0)  # a 300 px region of a real photo
-    sharp = crop_face(picture, box, margin=0.0, size=CROP)
-    limited = crop_face(picture, box, margin=0.0, size=CROP, max_native_side=100)
-    assert _detail(limited) < 0.8 * _detail(sharp)
-    # A dataset crop with a known native side, limited after the fact, looks the same.
-    redone = limit_detail(sharp, native_side=300, max_side=100)
-    assert np.abs(redone.astype(int) - limited.astype(int)).mean() < 2.0
-    assert limit_detail(sharp, native_side=90, max_side=100) is sharp
-    assert limit_detail(sharp, native_side=None, max_side=100) is sharp
-
-
-def test_crops_can_end_with_the_training_crops_jpeg_encode(fixtures: Path) -> None:
-    picture = ImagePicture(np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB")))
-    box = (45.0, 90.0, 345.0, 390.0)
-    plain = crop_face(picture, box, margin=0.0, size=CROP)
-    encoded = crop_face(picture, box, margin=0.0, size=CROP, jpeg_quality=75)
-    assert np.array_equal(encoded, jpeg(plain, 75))
-    assert 0 < np.abs(encoded.astype(int) - plain.astype(int)).mean() < 5
 
 
 def test_tracks_survive_movement_and_new_people_get_new_ids() -> None:

@@ -41,7 +41,7 @@ def test_imagenet_weights_load_strictly_from_the_wheel_and_recognise_photos(
 
 
 def test_srm_filters_are_fixed_and_see_noise_not_flat_colour() -> None:
-    srm = SRMFilter(get_spec("srm_efficientnet_lite0").preprocessing)
+    srm = SRMFilter(get_spec("srm_efficientnet_lite0").crop)
     assert not list(srm.parameters())  # nothing to train
     flat = torch.full((1, 3, 32, 32), 0.2)
     noisy = flat + 0.1 * torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))

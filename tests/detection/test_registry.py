@@ -17,10 +17,11 @@ def test_registry_lists_and_refuses_unknown_names() -> None:
         get_spec("resnet_9000")
 
 
-def test_each_architecture_carries_its_preprocessing_contract() -> None:
-    lite0 = get_spec("srm_efficientnet_lite0").preprocessing
-    assert (lite0.input_size, lite0.mean, lite0.std) == (224, (0.5,) * 3, (0.5,) * 3)
-    assert get_spec("srm_efficientnet_lite2").preprocessing.input_size == 260
+def test_each_architecture_carries_its_crop_contract() -> None:
+    lite0 = get_spec("srm_efficientnet_lite0").crop
+    assert lite0.normalisation() == (224, (0.5,) * 3, (0.5,) * 3)
+    assert (lite0.margin, lite0.jpeg_quality) == (0.3, None)  # untrained: no release's crop
+    assert get_spec("srm_efficientnet_lite2").crop.size == 260
 
 
 def test_the_branches_register_on_the_first_lookup_with_nothing_imported_before() -> None:

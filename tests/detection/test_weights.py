@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepfake_stream.detection.crop import CropSpec
 from deepfake_stream.detection.registry import create_detector
 from deepfake_stream.detection.weights import (
     load_trained_detector,
@@ -25,10 +26,7 @@ def _write_release(tmp_path: Path, **overrides: object) -> Path:
         "architecture": "srm_efficientnet_lite0",
         "file": "detector.safetensors",
         "sha256": sha,
-        "input_size": 224,
-        "mean": [0.5, 0.5, 0.5],
-        "std": [0.5, 0.5, 0.5],
-        "crop_margin": 0.3,
+        "crop": {"size": 224, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "margin": 0.3},
         "temperature": 1.2,
         "thresholds": {"real_below": 0.4, "fake_at_or_above": 0.6},
         "training_data": "test artifact",
@@ -59,9 +57,39 @@ def test_a_tampered_file_is_refused(tmp_path: Path) -> None:
         load_trained_detector(manifest_path)
 
 
-def test_a_manifest_for_other_preprocessing_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(WeightsError, match="preprocessing"):
-        load_trained_detector(_write_release(tmp_path, input_size=256))
+def test_a_manifest_for_another_input_or_normalisation_is_refused(tmp_path: Path) -> None:
+    other_size = {"size": 256, "mean": [0.5] * 3, "std": [0.5] * 3, "margin": 0.3}
+    with pytest.raises(WeightsError, match="does not match architecture"):
+        load_trained_detector(_write_release(tmp_path, crop=other_size))
+    other_mean = {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.5] * 3, "margin": 0.3}
+    with pytest.raises(WeightsError, match="does not match architecture"):
+        load_trained_detector(_write_release(tmp_path, crop=other_mean))
+
+
+def test_a_manifest_of_earlier_releases_reads_its_flat_crop_fields(tmp_path: Path) -> None:
+    legacy = {
+        "input_size": 224,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "crop_margin": -0.15,
+        "crop_offset_y": 0.1,
+        "max_native_side": 160,
+        "crop_jpeg_quality": 75,
+    }
+    path = _write_release(tmp_path, **legacy)
+    data = json.loads(path.read_text())
+    del data["crop"]
+    path.write_text(json.dumps(data))
+    _, manifest = load_trained_detector(path)
+    assert manifest.crop == CropSpec(
+        size=224,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        margin=-0.15,
+        offset_y=0.1,
+        max_native_side=160,
+        jpeg_quality=75,
+    )
 
 
 def test_missing_or_invalid_manifests_are_clear_errors(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_stream.config import Settings
+from deepfake_stream.config import AnalysisOptions, Settings
 from deepfake_stream.errors import CorruptMediaError
 from deepfake_stream.media import ImagePicture, load_media
-from deepfake_stream.pipeline import AnalysisOptions, Analyzer
+from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.streams.session import Counters, EventBuffer, StreamSession
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from deepfake_stream.config import FaceSettings
 from deepfake_stream.detection.faces import FaceDetector
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.media import ImagePicture
 from deepfake_stream.training.augment import (
     AugmentOptions,
@@ -31,7 +32,7 @@ ALL_ON = AugmentOptions(
 def crop(fixtures: Path) -> np.ndarray:
     """The real face crop of tests/fixtures/photo.jpg, as the detector cuts it."""
     rgb = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB"))
-    detector = FaceDetector(FaceSettings(), crop_size=CROP)
+    detector = FaceDetector(FaceSettings(), get_spec("srm_efficientnet_lite0").crop)
     face = detector.detect([ImagePicture(rgb)], short_side=720)[0][0]
     crop = face.crop
     crop.setflags(write=False)  # any in-place change by the code under test fails loudly

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.training.data import FaceRecord
+from deepfake_stream.training.recipe import DFDC_CROP
 from deepfake_stream.training.samples import (
     DonorPool,
     RenderOptions,
@@ -89,9 +91,8 @@ def test_rendering_is_deterministic_and_ends_in_the_crop_contract(fixtures: Path
             [[80, 100], [140, 100], [110, 130], [88, 160], [132, 160]], float
         )
     }
-    options = RenderOptions(
-        size=224, max_native_side=160, crop_jpeg_quality=75, geometry_jitter=0.05, seed=0
-    )
+    crop = get_spec("srm_efficientnet_lite0").crop.with_geometry(DFDC_CROP)
+    options = RenderOptions(crop=crop, geometry_jitter=0.05, seed=0)
     renderer = SampleRenderer(options, landmarks, DonorPool(records, landmarks))
     for family in ("real", "swap", "mouth", "resolution", "sbi"):
         sample = Sample(records[0], family)

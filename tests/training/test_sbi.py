@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from deepfake_stream.config import FaceSettings
-from deepfake_stream.detection.faces import FaceDetector, square_crop_box
+from deepfake_stream.detection.crop import square_crop_box
+from deepfake_stream.detection.faces import FaceDetector
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.media import ImagePicture
 from deepfake_stream.training.sbi import SBIOptions, self_blend
 
@@ -21,10 +23,10 @@ SEEDS = range(8)
 def face(fixtures: Path) -> tuple[np.ndarray, np.ndarray]:
     """The real face crop of tests/fixtures/photo.jpg and its 5 landmarks in crop pixels."""
     rgb = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB"))
-    settings = FaceSettings()
-    detected = FaceDetector(settings, crop_size=CROP).detect([ImagePicture(rgb)], short_side=720)
-    found = detected[0][0]
-    x1, y1, x2, y2 = square_crop_box(found.box, margin=settings.margin)
+    crop_spec = get_spec("srm_efficientnet_lite0").crop
+    detector = FaceDetector(FaceSettings(), crop_spec)
+    found = detector.detect([ImagePicture(rgb)], short_side=720)[0][0]
+    x1, y1, x2, y2 = square_crop_box(found.box, crop_spec.margin, crop_spec.offset_y)
     landmarks = np.array(
         [((x - x1) / (x2 - x1) * CROP, (y - y1) / (y2 - y1) * CROP) for x, y in found.landmarks]
     )

@@ -8,8 +8,10 @@ from PIL import Image
 
 from deepfake_stream.config import FaceSettings
 from deepfake_stream.detection.faces import FaceDetector
+from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.media import ImagePicture
 from deepfake_stream.training import synthesis
+from deepfake_stream.training.recipe import DFDC_CROP
 from deepfake_stream.training.synthesis import SynthesisOptions
 
 OPTIONS = SynthesisOptions()
@@ -17,11 +19,11 @@ OPTIONS = SynthesisOptions()
 
 def _face(fixtures: Path, name: str, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A real face crop from a fixture photo and its five landmarks in crop pixels."""
-    settings = FaceSettings(margin=-0.15, crop_offset_y=0.1)
+    crop_spec = get_spec("srm_efficientnet_lite0").crop.with_geometry(DFDC_CROP)
     image = np.asarray(Image.open(fixtures / name).convert("RGB"))
-    (faces,) = FaceDetector(settings, crop_size=224).detect([ImagePicture(image)], 720)
+    (faces,) = FaceDetector(FaceSettings(), crop_spec).detect([ImagePicture(image)], 720)
     crop = faces[index].crop
-    (found,) = FaceDetector(FaceSettings(min_confidence=0.5), crop_size=224).detect(
+    (found,) = FaceDetector(FaceSettings(min_confidence=0.5), crop_spec).detect(
         [ImagePicture(crop)], 224
     )
     return crop, np.asarray(max(found, key=lambda f: f.confidence).landmarks, np.float64)

@@ -19,16 +19,22 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     face_folder: Path, tmp_path: Path
 ) -> None:
     settings = tiny_train_settings(face_folder, tmp_path, SHARES)
-    size = get_spec(settings.architecture).preprocessing.input_size
-    landmarks = crop_landmarks(read_face_folder(face_folder), size, settings.landmarks_cache)
+    crop = get_spec(settings.architecture).crop.with_geometry(settings.crop)
+    landmarks = crop_landmarks(read_face_folder(face_folder), crop, settings.landmarks_cache)
     assert len(landmarks) >= 3 and all(p.shape == (5, 2) for p in landmarks.values())
     assert settings.landmarks_cache.is_file()
     manifest_path = train(settings, command="test")
     detector, manifest = load_trained_detector(manifest_path)
     assert manifest.training_command == "test"
     assert manifest.trained_on.startswith("cpu (") and torch.__version__ in manifest.trained_on
-    assert (manifest.crop_margin, manifest.crop_offset_y) == (-0.15, 0.10)
-    assert manifest.max_native_side == settings.max_native_side == 160
+    # The manifest carries the recipe's crop on the architecture's input and normalisation.
+    assert manifest.crop == crop
+    assert (crop.margin, crop.offset_y, crop.max_native_side, crop.jpeg_quality) == (
+        -0.15,
+        0.10,
+        160,
+        75,
+    )
     assert manifest.temperature > 0
     assert manifest.thresholds.real_below <= manifest.thresholds.fake_at_or_above
     assert {"n", "auc", "log_loss", "accuracy", "eer"} <= set(manifest.metrics)
@@ -45,7 +51,7 @@ def test_a_tiny_run_writes_a_release_the_service_loads_and_resumes(
     # A second run with more epochs resumes after the first rather than starting over.
     train(settings.model_copy(update={"epochs": 2}), command="test")
     assert torch.load(settings.checkpoint, weights_only=True)["epoch"] == 2
-    assert detector.preprocessing.input_size == size
+    assert detector.crop.size == manifest.crop.size
 
 
 def test_warmup_then_cosine() -> None:

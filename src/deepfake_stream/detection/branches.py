@@ -167,11 +167,10 @@ class BranchScorer:
         detector, manifest = load_trained_detector(
             fusion_path.parent / fusion.branch_manifests[branch]
         )
-        if detector.preprocessing.input_size != face.preprocessing.input_size:
+        if detector.crop.size != face.crop.size:
             raise ConfigError(
-                f"the {branch.value} branch takes {detector.preprocessing.input_size}-px "
-                f"crops, the face branch {face.preprocessing.input_size}-px: one crop "
-                "must serve both"
+                f"the {branch.value} branch takes {detector.crop.size}-px crops, the face "
+                f"branch {face.crop.size}-px: one crop must serve both"
             )
         self.engines[branch] = build_engine(detector, model, manifest.sha256)
         self.temperatures[branch] = manifest.temperature

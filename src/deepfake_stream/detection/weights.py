@@ -1,7 +1,7 @@
 """Trained weights on disk: a safetensors file plus a JSON manifest, checked by sha256 on load.
 
-The manifest (weights/<name>.json) names the file, its sha256, the architecture and the
-preprocessing contract it was trained with, the calibration (temperature, thresholds), the
+The manifest (weights/<name>.json) names the file, its sha256, the architecture and the crop
+it was trained with (crop.py), the calibration (temperature, thresholds), the
 training data and its terms, and the validation metrics. A file that does not hash to the
 manifest's sha256 is refused.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import WeightsError
+from .crop import CropSpec
 
 if TYPE_CHECKING:  # PyTorch loads only where weights load: not in the job API front
     import torch
@@ -26,6 +27,16 @@ HASH_CHUNK_BYTES = 1 << 20
 # Defaults for a model without a manifest (untrained): no claim either way is trustworthy,
 # so the two thresholds are wide apart.
 UNTRAINED_THRESHOLDS = (0.3, 0.7)
+# Manifests written before the crop contract had its own object: their flat field -> its field.
+LEGACY_CROP_FIELDS = {
+    "input_size": "size",
+    "mean": "mean",
+    "std": "std",
+    "crop_margin": "margin",
+    "crop_offset_y": "offset_y",
+    "max_native_side": "max_native_side",
+    "crop_jpeg_quality": "jpeg_quality",
+}
 
 
 class Thresholds(BaseModel):
@@ -124,13 +135,7 @@ class WeightsManifest(BaseModel):
     architecture: str  # registry name (deepfake_stream.detection.registry)
     file: str  # safetensors file, relative to the manifest
     sha256: str  # of that file
-    input_size: int  # preprocessing contract: crop side...
-    mean: tuple[float, float, float]  # ...mean and std of 0..1 RGB
-    std: tuple[float, float, float]
-    crop_margin: float  # face crop margin the model was trained with...
-    crop_offset_y: float = 0.0  # ...and the crop centre's shift, in box heights...
-    max_native_side: int | None = None  # ...the most source pixels a crop side keeps...
-    crop_jpeg_quality: int | None = None  # ...and the JPEG encode every crop ends with
+    crop: CropSpec  # the crop the weights were trained with: the service cuts the same
     temperature: float = Field(default=1.0, gt=0.0)  # logits are divided by this
     thresholds: Thresholds
     calibration: RealCalibration | None = None  # set when real_below was calibrated
@@ -146,6 +151,17 @@ class WeightsManifest(BaseModel):
     # Per real source (the shortcut audit): its faces' verdicts as photos and its AUC against
     # each fake family. A source far worse than the others was learnt, not the manipulation.
     source_metrics: dict[str, dict[str, float]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_legacy_crop(cls, data: Any) -> Any:
+        """Older manifests spelt the crop out as flat fields: read them as the crop."""
+        if isinstance(data, dict) and "crop" not in data and "input_size" in data:
+            data = dict(data)
+            data["crop"] = {
+                new: data.pop(old) for old, new in LEGACY_CROP_FIELDS.items() if old in data
+            }
+        return data
 
 
 def sha256_file(path: Path) -> str:
@@ -193,15 +209,11 @@ def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifes
     manifest = read_manifest(manifest_path)
     weights_path = verified_weights_path(manifest_path, manifest)
     detector = create_detector(manifest.architecture, imagenet_backbone=False)
-    contract = detector.preprocessing
-    if (manifest.input_size, manifest.mean, manifest.std) != (
-        contract.input_size,
-        contract.mean,
-        contract.std,
-    ):
+    if manifest.crop.normalisation() != detector.crop.normalisation():
         raise WeightsError(
-            f"manifest {manifest_path} preprocessing ({manifest.input_size}, {manifest.mean}, "
-            f"{manifest.std}) does not match architecture {manifest.architecture} ({contract})"
+            f"manifest {manifest_path} crop (size, mean, std) {manifest.crop.normalisation()} "
+            f"does not match architecture {manifest.architecture}'s "
+            f"{detector.crop.normalisation()}"
         )
     try:
         detector.load_state_dict(load_file(str(weights_path)), strict=True)

@@ -12,12 +12,12 @@ import time
 import uuid
 from pathlib import Path
 
-from ..config import Settings
+from ..config import AnalysisOptions, Settings
 from ..errors import DeepfakeStreamError
 from ..logs import job_id as job_id_context
 from ..metrics import JOBS_ENDED, observe_analysis
 from ..network import check_public_url
-from ..pipeline import AnalysisOptions, Analyzer
+from ..pipeline import Analyzer
 from .queue import JobQueue
 from .storage import MediaStore
 from .store import JobRow, JobStatus, JobStore, WebhookState
@@ -157,10 +157,7 @@ class JobRunner:
             job.media_path = media_path
         if media_path is None or not Path(media_path).is_file():
             return JobStatus.FAILED, None, ("media_missing", "the job's media is gone")
-        options = AnalysisOptions(
-            segments=job.options.get("segments"),
-            frames_per_segment=job.options.get("frames_per_segment"),
-        )
+        options = AnalysisOptions.from_stored(job.options)
         with _Lease(self.store, job.id, self.worker_id, self.lease_s) as lease:
             try:
                 result = self.analyzer.analyze(

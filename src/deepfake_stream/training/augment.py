@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from PIL import Image, ImageFilter, ImageStat
 
-from ..detection.faces import jpeg
+from ..detection.crop import jpeg
 
 # Filters a video pipeline might rescale with; one is drawn for each resize.
 RESAMPLE_FILTERS = (

@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..detection.crop import CropSpec
 from ..detection.model import DeepfakeDetector
-from ..detection.registry import Detector, Preprocessing
+from ..detection.registry import Detector
 from .augment import AugmentOptions
 from .data import FaceRecord
 from .recipe import TrainSettings
@@ -40,7 +41,7 @@ LOG_EVERY_BATCHES = 100
 
 
 def crop_landmarks(
-    records: Sequence[FaceRecord], size: int, cache: Path | None = None
+    records: Sequence[FaceRecord], crop: CropSpec, cache: Path | None = None
 ) -> Landmarks:
     """MTCNN's five points on each real crop of these records (self-blending needs them),
     cached on disk."""
@@ -48,6 +49,7 @@ def crop_landmarks(
     from ..detection.faces import FaceDetector
     from ..media import ImagePicture
 
+    size = crop.size
     known: Landmarks = {}
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
@@ -63,7 +65,7 @@ def crop_landmarks(
         settings = FaceSettings(
             min_confidence=0.5, min_confidence_in_track=0.5, detect_batch_size=LANDMARK_BATCH
         )
-        detector = FaceDetector(settings, crop_size=size)
+        detector = FaceDetector(settings, crop)
         for start in range(0, len(wanted), LANDMARK_BATCH):
             # Dataset crops share one size, so a chunk goes through MTCNN as one batch (one
             # crop at a time took 675 s for 12,063 crops on 2 cores).
@@ -87,9 +89,24 @@ def crop_landmarks(
     return {r.path: known[r.path] for r in records if r.label == 0 and r.path in known}
 
 
-def to_tensor(crop: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
-    mean = torch.tensor(preprocessing.mean).view(3, 1, 1)
-    std = torch.tensor(preprocessing.std).view(3, 1, 1)
+def synthesis_landmarks(
+    settings: TrainSettings, records: Sequence[FaceRecord], crop: CropSpec
+) -> Landmarks:
+    """The landmarks of the real faces this recipe synthesises fakes from (synthesise_from);
+    none when it synthesises nothing."""
+    if not settings.validation_synthetic_families:
+        return {}
+    chosen = [
+        record
+        for record in records
+        if settings.synthesise_from is None or record.source in settings.synthesise_from
+    ]
+    return crop_landmarks(chosen, crop, settings.landmarks_cache)
+
+
+def to_tensor(crop: np.ndarray, spec: CropSpec) -> torch.Tensor:
+    mean = torch.tensor(spec.mean).view(3, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1)
     pixels = torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).float() / 255.0
     return (pixels - mean) / std
 
@@ -101,12 +118,10 @@ class SampleDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self,
         samples: Sequence[Sample],
         renderer: SampleRenderer,
-        preprocessing: Preprocessing,
         training: bool,
     ) -> None:
         self.samples = list(samples)
         self.renderer = renderer
-        self.preprocessing = preprocessing
         self.training = training
         self.epoch = 0
 
@@ -116,7 +131,7 @@ class SampleDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sample = self.samples[index]
         crop = self.renderer.render(sample, index, self.epoch, self.training)
-        return to_tensor(crop, self.preprocessing), torch.tensor(float(sample.label))
+        return to_tensor(crop, self.renderer.options.crop), torch.tensor(float(sample.label))
 
 
 def validation_samples(
@@ -129,13 +144,11 @@ def validation_samples(
 
 
 def renderer_for(
-    settings: TrainSettings, records: Sequence[FaceRecord], landmarks: Landmarks, size: int
+    settings: TrainSettings, records: Sequence[FaceRecord], landmarks: Landmarks, crop: CropSpec
 ) -> SampleRenderer:
     """Swaps take their donors from the same side of the split as the face they replace."""
     options = RenderOptions(
-        size=size,
-        max_native_side=settings.max_native_side,
-        crop_jpeg_quality=settings.crop_jpeg_quality,
+        crop=crop,
         geometry_jitter=settings.geometry_jitter,
         seed=settings.seed,
     )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..bench import media_files
-from ..detection.faces import read_dataset_crop
+from ..detection.crop import read_dataset_crop
 from ..errors import DeepfakeStreamError
 from ..pipeline import Analyzer
 from .data import METADATA_FILE, REAL_FAMILY, FaceRecord, read_face_folder
@@ -85,16 +85,8 @@ def select_crops(
 
 def service_crops(records: Sequence[FaceRecord], analyzer: Analyzer) -> np.ndarray:
     """Dataset crops as the service would have cut them: detail limit and JPEG encode included."""
-    size = analyzer.engine.preprocessing.input_size
-    model = analyzer.model
-    return np.stack(
-        [
-            read_dataset_crop(
-                r.path, r.native_side, size, model.max_native_side, model.crop_jpeg_quality
-            )
-            for r in records
-        ]
-    )
+    crop = analyzer.model.crop
+    return np.stack([read_dataset_crop(r.path, r.native_side, crop) for r in records])
 
 
 def score_crops(

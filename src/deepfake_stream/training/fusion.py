@@ -41,7 +41,7 @@ from ..detection.weights import (
     write_manifest,
 )
 from ..errors import ConfigError
-from .dataset import crop_landmarks, renderer_for, validation_samples
+from .dataset import renderer_for, synthesis_landmarks, validation_samples
 from .metrics import choose_thresholds, classification_report, family_reports, log_loss
 from .recipe import load_train_settings, read_records
 from .samples import Sample
@@ -139,15 +139,13 @@ def fit_fusion(settings: FusionFitSettings, command: str | None = None) -> Path:
         )
     _, validation_records = read_records(train_settings)
     face_manifest = read_manifest(settings.branches[Branch.FACE])
-    landmarks = (
-        crop_landmarks(validation_records, face_manifest.input_size, train_settings.landmarks_cache)
-        if train_settings.synthetic_families
-        else {}
-    )
+    # The same validation samples as the face release's training scored: the same faces
+    # synthesised from (synthesise_from), so its figures and the fusion's agree.
+    landmarks = synthesis_landmarks(train_settings, validation_records, face_manifest.crop)
     samples: list[Sample] = validation_samples(train_settings, validation_records, landmarks)
     labels = np.array([sample.label for sample in samples])
     families = [sample.family for sample in samples]
-    renderer = renderer_for(train_settings, validation_records, landmarks, face_manifest.input_size)
+    renderer = renderer_for(train_settings, validation_records, landmarks, face_manifest.crop)
     crops = np.stack([renderer.render(sample, i, 0, False) for i, sample in enumerate(samples)])
     log.info("rendered %d validation samples", len(samples))
 

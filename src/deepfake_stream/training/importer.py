@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import Settings
+from ..detection.crop import square_crop_box
 from ..detection.faces import Face, FaceDetector
 from ..detection.weights import read_manifest
 from ..errors import MediaError
@@ -134,21 +135,13 @@ def media_files(root: Path) -> list[Path]:
 
 
 def service_face_detector(settings: Settings) -> FaceDetector:
-    """MTCNN with the service's settings and the crop geometry of the weights in force, less
-    the final JPEG encode, which import does when it writes the file."""
+    """MTCNN with the service's settings and the crop of the weights in force, less the final
+    JPEG encode, which import does when it writes the file."""
     if settings.model.weights is None:
         raise ValueError("importing needs trained weights: their manifest sets the crop")
     manifest = read_manifest(settings.model.weights)
-    faces = settings.faces.model_copy(
-        update={
-            "margin": manifest.crop_margin,
-            "crop_offset_y": manifest.crop_offset_y,
-            "max_native_side": manifest.max_native_side,
-            "crop_jpeg_quality": None,
-            "detect_batch_size": IMPORT_DETECT_BATCH,
-        }
-    )
-    return FaceDetector(faces, crop_size=manifest.input_size)
+    faces = settings.faces.model_copy(update={"detect_batch_size": IMPORT_DETECT_BATCH})
+    return FaceDetector(faces, manifest.crop.model_copy(update={"jpeg_quality": None}))
 
 
 class FaceImporter:
@@ -193,7 +186,7 @@ class FaceImporter:
                     continue
                 seen_here.add(fingerprint)
                 relative = f"{options.source}/{_crop_name(src, path, index)}"
-                quality = self.manifest.crop_jpeg_quality or 95
+                quality = self.manifest.crop.jpeg_quality or 95
                 Image.fromarray(crop).save(dest / relative, format="JPEG", quality=quality)
                 writer.writerow(self._row(relative, path, face, fingerprint, options))
                 counts["imported"] += 1
@@ -205,13 +198,10 @@ class FaceImporter:
     def _row(
         self, relative: str, path: Path, face: Face, fingerprint: int, options: ImportOptions
     ) -> dict[str, str]:
-        from ..detection.faces import square_crop_box
-
-        x1, y1, x2, _ = square_crop_box(
-            face.box, self.detector.settings.margin, self.detector.settings.crop_offset_y
-        )
+        crop = self.manifest.crop
+        x1, y1, x2, _ = square_crop_box(face.box, crop.margin, crop.offset_y)
         side = x2 - x1
-        scale = self.manifest.input_size / side
+        scale = crop.size / side
         points = [((x - x1) * scale, (y - y1) * scale) for x, y in face.landmarks]
         is_video = path.suffix.lower() in VIDEO_SUFFIXES
         return {

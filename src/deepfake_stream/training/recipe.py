@@ -11,8 +11,12 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..detection.crop import CropGeometry
 from .data import REAL_FAMILY, FaceRecord, read_face_folders, split_by_group, without_groups
 from .synthesis import FAMILIES as SYNTHETIC_FAMILIES
+
+# The serving crop that the DFDC crops of ../shared correspond to (weights/README.md).
+DFDC_CROP = CropGeometry(margin=-0.15, offset_y=0.10, max_native_side=160, jpeg_quality=75)
 
 
 class DataSource(BaseModel):
@@ -61,15 +65,12 @@ class TrainSettings(BaseModel):
     # Share of samples, real and fake alike, with black beyond an edge (augment.black_edges):
     # for sources whose crops have black margins, which must not become a cue.
     frame_edge_p: float = Field(default=0.0, ge=0.0, le=1.0)
-    crop_margin: float = -0.15  # the serving crop geometry these crops correspond to
-    crop_offset_y: float = 0.10  # (measured: see weights/README.md)
-    # Crops whose source face was wider than this are reduced to it (then resized back), and
-    # serving does the same: the model never sees more detail than the median DFDC crop has.
-    max_native_side: int | None = Field(default=160, ge=16)
-    # Every crop, training and validation, ends with a JPEG encode at this quality, and so does
-    # every serving crop: the dataset's crops are all JPEG quality 75, and a model trained on
-    # them reads a crop without JPEG blocking as a cue (measured: weights/README.md).
-    crop_jpeg_quality: int | None = Field(default=75, ge=1, le=100)
+    # The crop these crops correspond to, which the manifest hands to serving (crop.py): the
+    # geometry measured on the DFDC crops; their median source face was 155 px wide, so no
+    # crop keeps more detail than 160 px; and every crop, training and validation, ends with
+    # the JPEG encode the dataset's crops all had (quality 75), or the lack of JPEG blocking
+    # becomes a cue (measured: weights/README.md).
+    crop: CropGeometry = DFDC_CROP
     max_train: int | None = None  # cap on training records (quick runs)
     max_validation: int | None = None
     workers: int = Field(default=2, ge=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..detection.faces import jpeg, read_dataset_crop
+from ..detection.crop import CropSpec, jpeg, read_dataset_crop
 from .augment import AugmentOptions, augment
 from .data import REAL_FAMILY, FaceRecord
 from .synthesis import FAMILIES as SYNTHETIC_FAMILIES
@@ -155,9 +155,7 @@ class DonorPool:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    size: int  # crop side the model takes
-    max_native_side: int | None  # detail limit (faces.limit_detail)
-    crop_jpeg_quality: int | None  # the encode every crop ends with
+    crop: CropSpec  # the crop served: size, detail limit and the encode every crop ends with
     geometry_jitter: float  # random zoom and shift, as a share of the side
     seed: int
 
@@ -181,9 +179,8 @@ class SampleRenderer:
         self.synthesis_options = synthesis_options or SynthesisOptions()
 
     def read(self, record: FaceRecord) -> np.ndarray:
-        return read_dataset_crop(
-            record.path, record.native_side, self.options.size, self.options.max_native_side
-        )
+        # Not encoded yet: the degradations come first, the crop's own encode last.
+        return read_dataset_crop(record.path, record.native_side, self.options.crop, encode=False)
 
     def render(self, sample: Sample, index: int, epoch: int, training: bool) -> np.ndarray:
         rng = np.random.default_rng((self.options.seed, epoch, index))
@@ -193,8 +190,8 @@ class SampleRenderer:
         if training:
             crop = jitter_geometry(crop, rng, self.options.geometry_jitter)
             crop = augment(crop, rng, self.augment_options)
-        if self.options.crop_jpeg_quality is not None:
-            crop = jpeg(crop, self.options.crop_jpeg_quality)
+        if self.options.crop.jpeg_quality is not None:
+            crop = jpeg(crop, self.options.crop.jpeg_quality)
         return crop
 
     def _synthesise(self, crop: np.ndarray, sample: Sample, rng: np.random.Generator) -> np.ndarray:

@@ -40,7 +40,13 @@ from ..detection.weights import (
     write_manifest,
 )
 from ..errors import ConfigError
-from .dataset import RenderedEpoch, SampleDataset, crop_landmarks, renderer_for, validation_samples
+from .dataset import (
+    RenderedEpoch,
+    SampleDataset,
+    renderer_for,
+    synthesis_landmarks,
+    validation_samples,
+)
 from .metrics import (
     choose_thresholds,
     classification_report,
@@ -48,7 +54,7 @@ from .metrics import (
     fit_temperature,
 )
 from .recipe import TrainSettings, read_records
-from .samples import Landmarks, build_samples, sample_weights
+from .samples import build_samples, sample_weights
 
 log = logging.getLogger(__name__)
 
@@ -136,22 +142,11 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     train_records, validation_records = read_records(settings)
     device = settings.device
     model = _initial_model(settings)
-    size = model.preprocessing.input_size
-    landmarks: Landmarks = {}
-    if settings.validation_synthetic_families:
-        started = time.perf_counter()
-        landmarks = crop_landmarks(
-            [
-                record
-                for record in [*train_records, *validation_records]
-                if settings.synthesise_from is None or record.source in settings.synthesise_from
-            ],
-            size,
-            settings.landmarks_cache,
-        )
-        log.info(
-            "landmarks for %d real crops in %.0f s", len(landmarks), time.perf_counter() - started
-        )
+    # The architecture's input and normalisation, cut as the recipe's crops were.
+    crop = model.crop.with_geometry(settings.crop)
+    started = time.perf_counter()
+    landmarks = synthesis_landmarks(settings, [*train_records, *validation_records], crop)
+    log.info("landmarks for %d real crops in %.0f s", len(landmarks), time.perf_counter() - started)
     train_samples = build_samples(train_records, settings.synthetic_families, landmarks)
     held_out = validation_samples(settings, validation_records, landmarks)
     log.info(
@@ -163,12 +158,11 @@ def train(settings: TrainSettings, command: str | None = None) -> Path:
     )
     freeze_early_layers(model, settings.frozen_stages)
     model = model.to(device).to(memory_format=torch.channels_last)
-    preprocessing = model.preprocessing
     train_set = SampleDataset(
-        train_samples, renderer_for(settings, train_records, landmarks, size), preprocessing, True
+        train_samples, renderer_for(settings, train_records, landmarks, crop), True
     )
     validation_set = SampleDataset(
-        held_out, renderer_for(settings, validation_records, landmarks, size), preprocessing, False
+        held_out, renderer_for(settings, validation_records, landmarks, crop), False
     )
     draws = settings.samples_per_epoch or len(train_records)
     sampler = WeightedRandomSampler(
@@ -320,7 +314,6 @@ def _write_release(
     settings.output.mkdir(parents=True, exist_ok=True)
     weights_path = settings.output / f"{settings.name}.safetensors"
     sha = save_detector_weights(model.cpu(), weights_path)
-    contract = model.preprocessing
     metrics = {
         key: float(value)
         for key, value in report.as_dict().items()
@@ -331,13 +324,7 @@ def _write_release(
         architecture=settings.architecture,
         file=weights_path.name,
         sha256=sha,
-        input_size=contract.input_size,
-        mean=contract.mean,
-        std=contract.std,
-        crop_margin=settings.crop_margin,
-        crop_offset_y=settings.crop_offset_y,
-        max_native_side=settings.max_native_side,
-        crop_jpeg_quality=settings.crop_jpeg_quality,
+        crop=model.crop.with_geometry(settings.crop),
         temperature=temperature,
         thresholds=Thresholds(real_below=real_below, fake_at_or_above=fake_at_or_above),
         training_data=training_data,

@@ -21,14 +21,11 @@ def test_model_card_of_the_shipped_model(client: TestClient, analyzer: Analyzer)
     manifest = card["manifest"]
     assert manifest["sha256"] == card["weights_sha256"]
     assert card["architecture"] == manifest["architecture"] == "srm_efficientnet_lite0"
-    assert card["input_size"] == manifest["input_size"] == 224
+    assert card["crop"]["size"] == manifest["crop"]["size"] == 224
     assert card["devices"] == ["cpu"]
-    # The crop geometry and thresholds in force are the manifest's.
-    assert (card["crop_margin"], card["crop_offset_y"], card["max_native_side"]) == (
-        manifest["crop_margin"],
-        manifest["crop_offset_y"],
-        manifest["max_native_side"],
-    )
+    # The crop and thresholds in force are the manifest's.
+    assert card["crop"] == manifest["crop"]
+    assert card["crop"]["margin"] == -0.15 and card["crop"]["jpeg_quality"] == 75
     assert card["real_below"] == manifest["thresholds"]["real_below"]
     assert card["fake_at_or_above"] == manifest["thresholds"]["fake_at_or_above"]
     assert card["photo_fake_at_or_above"] == (

@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request
 
+from ...config import AnalysisOptions
 from ...errors import DeepfakeStreamError, GatewayTimeoutError, error_for_code
 from ...jobs.storage import MediaStore
 from ...jobs.store import FINAL_STATUSES, JobStatus, JobStore
@@ -44,11 +45,7 @@ async def analyze(
     deleted afterwards. Embedded mode: the analysis runs in this process, on a worker thread.
     With the Redis broker it runs on a worker as a job that is deleted once answered."""
     settings = state.settings
-    options = {
-        key: value
-        for key, value in (("segments", segments), ("frames_per_segment", frames_per_segment))
-        if value is not None
-    }
+    options = AnalysisOptions(segments, frames_per_segment)
     async with state.gate.admit():
         if state.analyzes_in_process:
             analyzer = state.ready_analyzer()
@@ -56,13 +53,9 @@ async def analyze(
                 request, settings.server.upload_dir, settings.limits.max_bytes
             )
             try:
-                from ...pipeline import AnalysisOptions
-
                 async with state.gate.run():
                     result = await anyio.to_thread.run_sync(
-                        lambda: analyzer.analyze(
-                            upload.path, AnalysisOptions(**options), file_name=upload.filename
-                        )
+                        lambda: analyzer.analyze(upload.path, options, file_name=upload.filename)
                     )
             finally:
                 upload.path.unlink(missing_ok=True)
@@ -83,7 +76,7 @@ async def analyze(
 
 
 async def _analyze_on_a_worker(
-    state: ServiceState, api_key_id: str | None, upload: SavedUpload, options: dict[str, int]
+    state: ServiceState, api_key_id: str | None, upload: SavedUpload, options: AnalysisOptions
 ) -> AnalysisResult:
     """Queue the upload as a job, wait for a worker to end it, and delete the job: the
     synchronous path keeps nothing, whatever happens (a client gone mid-wait included)."""
@@ -93,7 +86,7 @@ async def _analyze_on_a_worker(
         upload=upload.path,
         upload_bytes=upload.size,
         file_name=upload.filename,
-        options=options,
+        options=options.overrides(),
     )
     submitted: str | None = None  # the job to delete at the end, once there is one
     try:

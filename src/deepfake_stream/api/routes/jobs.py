@@ -4,13 +4,14 @@ be called back when it ends."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, ValidationError
 
+from ...config import AnalysisOptions
 from ...errors import InvalidParametersError, NotFoundError
 from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus
 from ...jobs.submit import Submission
@@ -91,17 +92,6 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
-def _stored_options(options: JobOptions) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in (
-            ("segments", options.segments),
-            ("frames_per_segment", options.frames_per_segment),
-        )
-        if value is not None
-    }
-
-
 def _accepted(job: JobRow, status_code: int = 202) -> JSONResponse:
     return JSONResponse(
         job_view(job).model_dump(mode="json"),
@@ -171,7 +161,7 @@ async def submit_job(
             upload_bytes=upload.size if upload is not None else 0,
             file_name=upload.filename if upload is not None else None,
             source_url=source_url,
-            options=_stored_options(options),
+            options=AnalysisOptions(options.segments, options.frames_per_segment).overrides(),
             callback_url=str(options.callback_url) if options.callback_url else None,
             keep_media=options.keep_media,
             idempotency_key=idempotency_key,

@@ -19,7 +19,7 @@ from deepfake_stream.detection.registry import create_detector
 from deepfake_stream.detection.weights import WeightsManifest, save_detector_weights
 from deepfake_stream.schema import AnalysisResult
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = str(REPO / "configs" / "default.yaml")
 
 
@@ -206,10 +206,7 @@ def always_fake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, s
         architecture="srm_efficientnet_lite0",
         file="always_fake.safetensors",
         sha256=sha,
-        input_size=224,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        crop_margin=0.3,
+        crop=detector.crop,
         temperature=1.0,
         thresholds={"real_below": 0.3, "fake_at_or_above": 0.7},  # type: ignore[arg-type]
         training_data="test artifact",

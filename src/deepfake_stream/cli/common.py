@@ -1,0 +1,63 @@
+"""What every command shares: exit codes and the one-shot Analyzer, folder check and table."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+
+if TYPE_CHECKING:
+    from ..pipeline import Analyzer
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INPUT = 4
+EXIT_FAKE = 5
+
+
+def is_folder(path: Path) -> bool:
+    if path.is_dir():
+        return True
+    print(f"deepfake-stream: not a folder: {path}", file=sys.stderr)
+    return False
+
+
+def quiet_analyzer(settings: Settings) -> Analyzer:
+    """The Analyzer for one-shot commands, whose output should not drown in INFO logs."""
+    from ..pipeline import Analyzer
+
+    logging.getLogger().setLevel(logging.WARNING)
+    return Analyzer(settings)
+
+
+def progress_bar(name: str) -> Callable[[str, int, int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=name, unit="frame", leave=False, file=sys.stderr)
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar.set_postfix_str(stage)
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+        if stage == "classify":
+            bar.close()
+
+    return update
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    for line in [header, *rows]:
+        print(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)
+            ).rstrip()
+        )

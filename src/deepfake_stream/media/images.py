@@ -1,0 +1,70 @@
+"""Still images: decoded with Pillow, turned upright by their EXIF orientation."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..config import LimitSettings
+from ..errors import (
+    CorruptMediaError,
+    TooManyPixelsError,
+)
+from .loaded import LoadedMedia, MediaInfo, SampledFrame
+from .pictures import ImagePicture
+from .sniff import MediaKind, MediaType
+
+
+def decode_image(
+    source: Path | BinaryIO, media_type: MediaType, limits: LimitSettings
+) -> tuple[ImagePicture, int]:
+    """An upright image (its first frame, if animated) and the EXIF rotation applied to it; the
+    media errors for images over the limit or that Pillow cannot decode."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns or raises at its own limit; ours comes first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                width, height = image.size
+                if width * height > limits.max_image_pixels:
+                    raise TooManyPixelsError(
+                        f"image is {width}x{height} = {width * height} pixels; "
+                        f"the limit is {limits.max_image_pixels}"
+                    )
+                image.seek(0)  # animated WebP/PNG: the first frame
+                upright = ImageOps.exif_transpose(image)
+                rgb = np.asarray(upright.convert("RGB"))
+                rotation = _exif_rotation(image)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError(f"image rejected as a decompression bomb: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMediaError(f"cannot decode {media_type.format} image: {exc}") from exc
+    return ImagePicture(rgb), rotation
+
+
+def load_image(path: Path, media_type: MediaType, limits: LimitSettings) -> LoadedMedia:
+    picture, rotation = decode_image(path, media_type, limits)
+    width, height = picture.size
+    info = MediaInfo(
+        kind=MediaKind.IMAGE,
+        format=media_type.format,
+        width=width,
+        height=height,
+        duration_s=None,
+        fps=None,
+        rotation=rotation,
+    )
+    return LoadedMedia(info=info, frames=[SampledFrame(picture, 0.0, 0)], warnings=[])
+
+
+EXIF_ORIENTATION_TAG = 0x0112
+EXIF_ORIENTATION_DEGREES = {3: 180, 4: 180, 5: 90, 6: 270, 7: 270, 8: 90}
+
+
+def _exif_rotation(image: Image.Image) -> int:
+    orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    return EXIF_ORIENTATION_DEGREES.get(int(orientation), 0)
