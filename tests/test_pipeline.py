@@ -137,7 +137,7 @@ def test_the_ensemble_config_runs_both_shipped_branches(
     finally:
         analyzer.close()
     assert result.model.branches == ["face", "frequency"]
-    assert result.model.fusion == "fusion-dfdc-face"
+    assert result.model.fusion == "fusion-wild-face"
     assert [w.weights_name for w in result.model.branch_weights] == ["dct-cnn-multi"]
     assert result.probability is not None and result.novelty is not None
     face, frequency = result.branches["face"], result.branches["frequency"]
