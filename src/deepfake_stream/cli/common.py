@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,3 +62,20 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
                 str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)
             ).rstrip()
         )
+
+
+@contextmanager
+def counting_bar(
+    name: str, unit: str, hidden: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, and the (done, total) callback that moves it."""
+    from tqdm import tqdm
+
+    with tqdm(desc=name, unit=unit, file=sys.stderr, disable=hidden) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        yield progress

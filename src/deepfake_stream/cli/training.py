@@ -8,24 +8,16 @@ import json
 import sys
 
 from ..config import Settings
-from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, is_folder, quiet_analyzer
+from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, counting_bar, is_folder, quiet_analyzer
 
 
 def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from ..training.evaluate import evaluate, summary_lines
 
     if not is_folder(args.path):
         return EXIT_USAGE
     analyzer = quiet_analyzer(settings)
-    with tqdm(desc="eval", unit="item", file=sys.stderr, disable=args.json) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+    with counting_bar("eval", "item", hidden=args.json) as progress:
         try:
             summary = evaluate(
                 args.path, analyzer, args.output, progress, args.validation_of, args.sample
@@ -53,8 +45,6 @@ def error_rate(value: float | None, default: float, kind: str) -> float | None:
 
 
 def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from ..training.calibrate import calibrate, summary_lines, thresholds_manifest
     from ..training.metrics import DEFAULT_MAX_FALSE_FAKE_RATE, DEFAULT_MAX_MISSED_FAKE_RATE
 
@@ -76,13 +66,7 @@ def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
         + (f" --validation-of {args.validation_of}" if args.validation_of else "")
         + (" --reals " + " ".join(str(p) for p in args.reals) if args.reals else "")
     )
-    with tqdm(desc="calibrate", unit="file", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+    with counting_bar("calibrate", "file") as progress:
         try:
             outcome = calibrate(
                 settings,
