@@ -200,6 +200,8 @@ class ServerSettings(_Section):
     max_concurrent: int = Field(default=1, ge=1)
     # Requests that may wait for a slot before new ones get 503 busy.
     max_queued: int = Field(default=16, ge=0)
+    # Uploads one API key (or all anonymous callers together) may send at once; more get 503.
+    uploads_per_key: int = Field(default=4, ge=1)
     # Where uploads are streamed; None: the system temp dir.
     upload_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -207,6 +209,15 @@ class ServerSettings(_Section):
     sync_wait_s: float = Field(default=900.0, gt=0.0)
     # One JSON object per log line (with request_id and job_id), or plain text.
     log_format: Literal["json", "text"] = "json"
+    # A request body that is not a multipart upload (JSON) is refused with 413 past this; an
+    # upload past limits.max_bytes (api/guard.py).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A body that pauses longer than this, or that after body_rate_grace_s arrives slower than
+    # min_body_bytes_per_s on average, is cut off with 408: slow clients cannot hold the
+    # service's places.
+    body_read_timeout_s: float = Field(default=30.0, gt=0.0)
+    body_rate_grace_s: float = Field(default=15.0, ge=0.0)
+    min_body_bytes_per_s: int = Field(default=4096, ge=0)
 
 
 class DatabaseSettings(_Section):

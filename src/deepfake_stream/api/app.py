@@ -16,6 +16,7 @@ from .. import __version__
 from ..config import Settings
 from ..web import STATIC_DIR
 from .errors import install_error_handlers
+from .guard import RequestGuardMiddleware
 from .middleware import RequestContextMiddleware
 from .routes import analyze, health, jobs, metrics, model, playground, streams
 from .state import ServiceState
@@ -64,5 +65,11 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
     app.include_router(streams.router)
     app.include_router(playground.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        server=settings.server,
+        upload_limit=settings.limits.max_bytes,
+        authenticator=lambda: state.auth,
+    )
+    app.add_middleware(RequestContextMiddleware)  # the outermost: every response has its id
     return app

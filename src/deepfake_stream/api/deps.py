@@ -32,9 +32,12 @@ def get_caller(
 ) -> Caller:
     """Who is calling: the API key's owner, or anonymous when auth is off and no key is sent.
     A sync function: FastAPI runs it on a thread, so the key lookup never blocks the loop."""
-    presented = bearer.credentials if bearer is not None else api_key
-    assert state.auth is not None
-    caller = state.auth.authenticate(presented)
+    # A request with a body was authenticated before its body was read (guard.py).
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is None:
+        presented = bearer.credentials if bearer is not None else api_key
+        assert state.auth is not None
+        caller = state.auth.authenticate(presented)
     request.state.api_key_id = caller.key_id  # for the access log
     return caller
 

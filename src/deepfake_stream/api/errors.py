@@ -16,11 +16,15 @@ from ..errors import DeepfakeStreamError, RateLimitedError, UnauthorizedError
 
 log = logging.getLogger(__name__)
 
+# Every 503 says when to come back: while the model loads, or while the service is busy.
+RETRY_AFTER_S = 5
+
 HTTP_STATUS_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
-    413: "file_too_large",
+    408: "request_timeout",
+    413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_parameters",
     503: "not_ready",
@@ -43,16 +47,22 @@ def error_response(
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
-async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DeepfakeStreamError)
-    if exc.http_status >= 500 and exc.http_status != 503:  # 503s are expected while loading
-        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+def service_error_response(exc: DeepfakeStreamError) -> JSONResponse:
     headers = None
     if isinstance(exc, RateLimitedError):
         headers = {"Retry-After": str(exc.retry_after_s)}
     elif isinstance(exc, UnauthorizedError):
         headers = {"WWW-Authenticate": "Bearer"}
+    elif exc.http_status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return error_response(exc.http_status, exc.code, exc.message, headers)
+
+
+async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DeepfakeStreamError)
+    if exc.http_status >= 500 and exc.http_status != 503:  # 503s are expected while loading
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return service_error_response(exc)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -77,6 +87,8 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_STATUS_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
+    if exc.status_code == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(allowed_methods(request))
     return error_response(exc.status_code, code, str(exc.detail), headers or None)
@@ -98,13 +110,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in {
         400: "Corrupt or empty media, or a malformed upload.",
-        413: "File too large, video too long, or too many pixels.",
+        408: "The request body arrived too slowly.",
+        413: "File or request body too large, video too long, or too many pixels.",
         415: "Not a supported image or video type.",
         422: "Invalid parameters, the file field is missing, or the analysis ran past its "
         "time limit.",
         401: "No API key, or an unknown or revoked one (when auth is on).",
         429: "The key's rate limit is reached; see Retry-After.",
-        503: "The model is not loaded yet, or too many requests are waiting.",
+        503: "The model is not loaded yet, or too many requests are waiting; see Retry-After.",
     }.items()
 }
 

@@ -5,6 +5,7 @@ in the embedded mode, the job runner."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -28,12 +29,31 @@ log = logging.getLogger(__name__)
 
 
 class AdmissionGate:
-    """At most max_concurrent analyses run; at most max_queued more wait; the rest get 503."""
+    """At most max_concurrent analyses run; at most max_queued more wait; the rest get 503.
+    A request is admitted only once its upload is complete, so that slow uploads hold no
+    place; uploads themselves are capped per key (uploads_per_key), so that one caller's
+    sockets cannot crowd out another's."""
 
-    def __init__(self, max_concurrent: int, max_queued: int) -> None:
+    def __init__(self, max_concurrent: int, max_queued: int, uploads_per_key: int) -> None:
         self._running = anyio.Semaphore(max_concurrent)
         self._capacity = max_concurrent + max_queued
         self._admitted = 0
+        self._uploads_per_key = uploads_per_key
+        self._uploading: Counter[str | None] = Counter()
+
+    @asynccontextmanager
+    async def uploading(self, key_id: str | None) -> AsyncIterator[None]:
+        """Hold one of the caller's upload places (anonymous callers share one set)."""
+        if self._uploading[key_id] >= self._uploads_per_key:
+            raise BusyError(
+                f"{self._uploading[key_id]} uploads of this caller are in progress; "
+                "try again when one has ended"
+            )
+        self._uploading[key_id] += 1
+        try:
+            yield
+        finally:
+            self._uploading[key_id] -= 1
 
     @property
     def admitted(self) -> int:
@@ -41,7 +61,7 @@ class AdmissionGate:
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
-        """Hold a place in line from upload to answer."""
+        """Hold a place in line until the answer."""
         if self._admitted >= self._capacity:
             raise BusyError(f"{self._admitted} requests are in progress; try again shortly")
         self._admitted += 1
@@ -62,7 +82,11 @@ class ServiceState:
         self.settings = settings
         self.analyzer = analyzer
         self.load_error: str | None = None
-        self.gate = AdmissionGate(settings.server.max_concurrent, settings.server.max_queued)
+        self.gate = AdmissionGate(
+            settings.server.max_concurrent,
+            settings.server.max_queued,
+            settings.server.uploads_per_key,
+        )
         self.store: JobStore | None = None
         self.media: MediaStore | None = None
         self.queue: JobQueue | None = None

@@ -46,23 +46,25 @@ async def analyze(
     With the Redis broker it runs on a worker as a job that is deleted once answered."""
     settings = state.settings
     options = AnalysisOptions(segments, frames_per_segment)
-    async with state.gate.admit():
-        if state.analyzes_in_process:
-            analyzer = state.ready_analyzer()
-            upload = await save_upload(
-                request, settings.server.upload_dir, settings.limits.max_bytes
-            )
-            try:
+    if state.analyzes_in_process:
+        analyzer = state.ready_analyzer()
+        directory = settings.server.upload_dir
+    else:
+        directory = state.jobs()[1].directory
+    # The place in line is taken once the upload is complete: a slow upload holds none.
+    async with state.gate.uploading(caller.key_id):
+        upload = await save_upload(request, directory, settings.limits.max_bytes)
+    try:
+        async with state.gate.admit():
+            if state.analyzes_in_process:
                 async with state.gate.run():
                     result = await anyio.to_thread.run_sync(
                         lambda: analyzer.analyze(upload.path, options, file_name=upload.filename)
                     )
-            finally:
-                upload.path.unlink(missing_ok=True)
-        else:
-            _, media, _ = state.jobs()
-            upload = await save_upload(request, media.directory, settings.limits.max_bytes)
-            result = await _analyze_on_a_worker(state, caller.key_id, upload, options)
+            else:
+                result = await _analyze_on_a_worker(state, caller.key_id, upload, options)
+    finally:
+        upload.path.unlink(missing_ok=True)  # a job's media was moved in, unless it failed
     observe_analysis(result)
     log.info(
         "analyzed %s (%d bytes): %s p=%s in %.0f ms",

@@ -138,7 +138,7 @@ async def submit_job(
             check_public_url, source_url, settings.webhooks.allow_private, "url"
         )
     else:
-        async with state.gate.admit():
+        async with state.gate.uploading(caller.key_id):
             upload = await save_upload(request, media.directory, settings.limits.max_bytes)
     try:
         if upload is not None:
