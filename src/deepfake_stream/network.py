@@ -10,10 +10,11 @@ import ipaddress
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tenacity import (
@@ -49,11 +50,108 @@ class PermanentDeliveryError(Exception):
     """An attempt failed in a way that retrying cannot mend (the URL became private)."""
 
 
-def _is_public(address: str) -> bool:
+# IPv6 prefixes whose last 32 bits are an IPv4 address that the packet reaches: NAT64 (well-known
+# and local-use) and the deprecated IPv4-compatible form.
+IPV4_EMBEDDING_PREFIXES = tuple(
+    ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64, compatible)."""
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if any(ip in prefix for prefix in IPV4_EMBEDDING_PREFIXES):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def is_public(address: str) -> bool:
+    """A globally routable unicast address, and so is every IPv4 address it embeds."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    reached: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        reached.extend(embedded_ipv4(ip))
+    return all(a.is_global and not a.is_multicast for a in reached)
+
+
+def resolve_checked(host: str, port: int, allow_private: bool, field: str = "url") -> list[str]:
+    """The addresses `host` resolves to, each one public unless allow_private: resolved once,
+    so that the address checked is the address connected to (no DNS rebinding)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise InvalidParametersError(f"{field} host does not resolve: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    private = sorted(a for a in addresses if not is_public(a))
+    if private and not allow_private:
+        raise InvalidParametersError(
+            f"{field} resolves to a non-public address ({', '.join(private)}); "
+            "set webhooks.allow_private to allow it"
+        )
+    return addresses
+
+
+class CheckedBackend(httpcore.NetworkBackend):
+    """httpx's connections, made only to addresses resolved and checked here. TLS still
+    verifies and sends the host's name: only the TCP connection is pinned."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._sockets = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = resolve_checked(host, port, self.allow_private)
+        except InvalidParametersError as exc:
+            raise httpcore.ConnectError(exc.message) from exc
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return self._sockets.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = httpcore.ConnectError(f"{address}: {exc}")
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("outgoing requests go to URLs, not to local sockets")
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+def checked_client(
+    timeout_s: float, allow_private: bool, headers: dict[str, str] | None = None
+) -> httpx.Client:
+    """An httpx client for URLs that callers give: connections pinned to checked addresses,
+    no redirects (one could lead anywhere), no proxy from the environment."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(  # the pool httpx builds, with the checked backend
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        network_backend=CheckedBackend(allow_private),
+    )
+    return httpx.Client(
+        transport=transport,
+        timeout=timeout_s,
+        follow_redirects=False,
+        trust_env=False,
+        headers=headers,
+    )
 
 
 def check_public_url(
@@ -78,17 +176,9 @@ def check_public_url(
         raise InvalidParametersError(f"{field} must not carry credentials")
     if allow_private:
         return  # any host will do; one that does not resolve fails at delivery, recorded
-    try:
-        port = parts.port or 443  # the port does not change what the host resolves to
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
-    except (OSError, ValueError) as exc:
-        raise InvalidParametersError(f"{field} host does not resolve: {exc}") from exc
-    private = sorted(str(a) for a in addresses if not _is_public(str(a)))
-    if private:
-        raise InvalidParametersError(
-            f"{field} resolves to a non-public address ({', '.join(private)}); "
-            "set webhooks.allow_private to allow it"
-        )
+    # The port does not change what the host resolves to. Callers connect through
+    # checked_client (or pin the address themselves), which checks again what they reach.
+    resolve_checked(parts.hostname, parts.port or 443, allow_private, field)
 
 
 def sign(secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
@@ -110,11 +200,7 @@ def verify(secret: str, body: bytes | str, headers: dict[str, str]) -> dict[str,
 
 
 def webhook_client(settings: WebhookSettings) -> httpx.Client:
-    return httpx.Client(
-        timeout=settings.timeout_s,
-        follow_redirects=False,  # a redirect could lead to a private address
-        headers={"user-agent": USER_AGENT},
-    )
+    return checked_client(settings.timeout_s, settings.allow_private, {"user-agent": USER_AGENT})
 
 
 def post_signed(

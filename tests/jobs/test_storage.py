@@ -25,16 +25,20 @@ def test_media_is_fetched_whole_or_not_at_all(
     tmp_path: Path, served_fixtures: str, fixtures: Path
 ) -> None:
     store = MediaStore(tmp_path)
-    path, size = store.fetch(f"{served_fixtures}/photo.jpg", "job1", max_bytes=10**7, timeout_s=10)
+    local = {"timeout_s": 10, "allow_private": True}  # the fixture server is on 127.0.0.1
+    path, size = store.fetch(f"{served_fixtures}/photo.jpg", "job1", max_bytes=10**7, **local)
     assert (
         path.read_bytes() == (fixtures / "photo.jpg").read_bytes() and size == path.stat().st_size
     )
     with pytest.raises(FileTooLargeError, match="exceeds the limit"):
-        store.fetch(f"{served_fixtures}/photo.jpg", "job2", max_bytes=1000, timeout_s=10)
+        store.fetch(f"{served_fixtures}/photo.jpg", "job2", max_bytes=1000, **local)
     with pytest.raises(MediaError, match="HTTP 404"):
-        store.fetch(f"{served_fixtures}/missing.mp4", "job3", max_bytes=10**7, timeout_s=10)
+        store.fetch(f"{served_fixtures}/missing.mp4", "job3", max_bytes=10**7, **local)
     with pytest.raises(MediaError, match="could not fetch"):
-        store.fetch("http://127.0.0.1:9/clip.mp4", "job4", max_bytes=10**7, timeout_s=2)
+        store.fetch("http://127.0.0.1:9/clip.mp4", "job4", max_bytes=10**7, **local)
+    # Without leave to reach private addresses, the connection is never made.
+    with pytest.raises(MediaError, match="non-public"):
+        store.fetch(f"{served_fixtures}/photo.jpg", "job5", max_bytes=10**7, timeout_s=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job1"]  # no partial files left
 
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from deepfake_stream.config import LimitSettings, SamplingSettings
 from deepfake_stream.media import Picture, load_media
-from deepfake_stream.streams.ingest import StreamReader
+from deepfake_stream.streams.ingest import StreamReader, pinned_source
+from support.receiver import RedirectingServer
 
 
 class RecordingSession:
@@ -27,7 +28,9 @@ class RecordingSession:
         return True
 
 
-def _read(source: Path, as_live: bool) -> tuple[RecordingSession, str, float]:
+def _read(
+    source: Path | str, as_live: bool, allow_private: bool = True
+) -> tuple[RecordingSession, str, float]:
     session = RecordingSession()
     ended: list[str] = []
     done = threading.Event()
@@ -37,7 +40,13 @@ def _read(source: Path, as_live: bool) -> tuple[RecordingSession, str, float]:
         done.set()
 
     began = time.monotonic()
-    reader = StreamReader(source, session, on_end, as_live=as_live)  # type: ignore[arg-type]
+    reader = StreamReader(
+        source,
+        session,  # type: ignore[arg-type]
+        on_end,
+        as_live=as_live,
+        allow_private=allow_private,
+    )
     reader.start()
     assert done.wait(60)
     return session, ended[0], time.monotonic() - began
@@ -92,3 +101,36 @@ def test_a_source_that_cannot_be_opened_ends_with_its_error(tmp_path: Path) -> N
     broken.write_bytes(b"\x00" * 1000)
     session, reason, _ = _read(broken, as_live=False)
     assert reason.startswith("source error") and session.offers == []
+
+
+def test_an_http_source_is_read_but_no_redirect_is_followed(fixtures: Path) -> None:
+    server = RedirectingServer((fixtures / "fake_dfdc_2s.mp4").read_bytes(), "video/mp4")
+    try:
+        session, reason, _ = _read(f"{server.url}/target", as_live=False)
+        assert reason == "source ended" and len(session.offers) > 10
+        session, reason, _ = _read(f"{server.url}/redirect", as_live=False)
+        assert reason.startswith("source error") and session.offers == []
+        assert server.hits == {"/target": 1, "/redirect": 1}  # the redirect led nowhere
+    finally:
+        server.close()
+
+
+def test_a_source_at_a_private_address_is_refused_when_opened(fixtures: Path) -> None:
+    server = RedirectingServer((fixtures / "fake_dfdc_2s.mp4").read_bytes(), "video/mp4")
+    try:
+        session, reason, _ = _read(f"{server.url}/target", as_live=False, allow_private=False)
+        assert reason.startswith("source refused") and "non-public" in reason
+        assert session.offers == [] and server.hits == {}
+    finally:
+        server.close()
+
+
+def test_the_opened_url_is_pinned_to_the_checked_address() -> None:
+    url, options = pinned_source("http://localhost:8080/live.ts?a=1", allow_private=True)
+    assert url in ("http://127.0.0.1:8080/live.ts?a=1", "http://[::1]:8080/live.ts?a=1")
+    assert options == {"max_redirects": "0", "headers": "Host: localhost:8080\r\n"}
+    url, options = pinned_source("rtsp://localhost/cam", allow_private=True)
+    assert url in ("rtsp://127.0.0.1/cam", "rtsp://[::1]/cam") and options == {}
+    # TLS needs the name: the URL keeps it (its address was checked just now).
+    url, options = pinned_source("https://localhost/live.m3u8", allow_private=True)
+    assert url == "https://localhost/live.m3u8" and options == {"max_redirects": "0"}

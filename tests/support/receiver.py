@@ -53,3 +53,39 @@ class ReceiverServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class RedirectingServer:
+    """Answers GET /redirect with 302 to /target, and /target with `body`; counts each path's
+    requests (an SSRF probe: a client that follows the redirect shows up under /target)."""
+
+    def __init__(self, body: bytes = b"target", content_type: str = "text/plain") -> None:
+        self.hits: dict[str, int] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
+                if self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/target")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

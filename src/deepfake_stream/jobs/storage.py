@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import FileTooLargeError, MediaError
+from ..network import checked_client
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,18 @@ class MediaStore:
         os.replace(upload, target)
         return target
 
-    def fetch(self, url: str, job_id: str, max_bytes: int, timeout_s: float) -> tuple[Path, int]:
-        """Download a job's media from its URL (checked for SSRF by the caller), at most
-        max_bytes; the path and size."""
+    def fetch(
+        self, url: str, job_id: str, max_bytes: int, timeout_s: float, allow_private: bool = False
+    ) -> tuple[Path, int]:
+        """Download a job's media from its URL, at most max_bytes; the path and size. The
+        connection goes only to the address checked (network.checked_client), never through a
+        redirect."""
         target = self.directory / job_id
         size = 0
         try:
             with (
-                httpx.stream("GET", url, timeout=timeout_s, follow_redirects=False) as response,
+                checked_client(timeout_s, allow_private) as client,
+                client.stream("GET", url) as response,
                 target.open("wb") as handle,
             ):
                 if not response.is_success:

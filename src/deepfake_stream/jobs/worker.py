@@ -178,8 +178,9 @@ class JobRunner:
     def _fetch(self, job: JobRow) -> str:
         url = str(job.options["url"])
         check_public_url(url, self.settings.webhooks.allow_private, "url")  # DNS may have changed
+        webhooks = self.settings.webhooks
         path, _ = self.media.fetch(
-            url, job.id, self.settings.limits.max_bytes, self.settings.webhooks.timeout_s
+            url, job.id, self.settings.limits.max_bytes, webhooks.timeout_s, webhooks.allow_private
         )
         self.store.set_media_path(job.id, str(path))
         return str(path)

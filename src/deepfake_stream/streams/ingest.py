@@ -10,18 +10,46 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import av
 
+from ..errors import InvalidParametersError
 from ..media import VideoPicture, upright_rotation
+from ..network import resolve_checked
 from .session import StreamSession
 
 log = logging.getLogger(__name__)
 
 SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
+# Schemes whose host is also the TLS name (SNI, certificate): their URL keeps its name.
+TLS_SCHEMES = ("rtsps", "rtmps", "https")
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 # How long opening a source or waiting for its next packet may take (seconds).
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 30.0
+
+
+def pinned_source(url: str, allow_private: bool) -> tuple[str, dict[str, str]]:
+    """The URL FFmpeg opens and its options: the host resolved once and checked
+    (network.resolve_checked), and FFmpeg sent to that address, not to a second lookup that a
+    rebinding DNS server could answer differently; HTTP redirects are not followed. A TLS URL
+    keeps its name, which TLS needs; its address is checked just before it is opened."""
+    parts = urlsplit(url)
+    options = {"max_redirects": "0"} if parts.scheme in ("http", "https") else {}
+    if parts.hostname is None:
+        return url, options
+    addresses = resolve_checked(
+        parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme, 443), allow_private
+    )
+    if parts.scheme in TLS_SCHEMES:
+        return url, options
+    address = addresses[0]
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    if parts.scheme == "http":
+        options["headers"] = f"Host: {parts.netloc}\r\n"
+    return urlunsplit(parts._replace(netloc=netloc)), options
 
 
 class StreamReader:
@@ -33,8 +61,12 @@ class StreamReader:
         session: StreamSession,
         on_end: Callable[[str], None],
         as_live: bool | None = None,
+        allow_private: bool = True,
     ) -> None:
         self.source = source
+        # A URL a caller gave is pinned and checked when opened; the operator's own sources
+        # (the watch command, files) are not.
+        self.allow_private = allow_private
         self.session = session
         self._on_end = on_end
         self._as_live = as_live
@@ -56,6 +88,9 @@ class StreamReader:
         except av.FFmpegError as exc:
             reason = f"source error: {exc}"
             log.warning("stream %s: %s", self.session.stream_id, reason)
+        except InvalidParametersError as exc:  # the source now resolves to a private address
+            reason = f"source refused: {exc.message}"
+            log.warning("stream %s: %s", self.session.stream_id, reason)
         except Exception as exc:  # the reader must end the session, whatever happened
             reason = f"reader failed: {type(exc).__name__}: {exc}"
             log.exception("stream %s: reader failed", self.session.stream_id)
@@ -64,8 +99,13 @@ class StreamReader:
         self._on_end(reason)
 
     def _read(self) -> None:
+        source, options = (
+            pinned_source(self.source, self.allow_private)
+            if isinstance(self.source, str) and urlsplit(self.source).scheme in SCHEMES
+            else (str(self.source), {})
+        )
         with av.open(
-            str(self.source), mode="r", timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)
+            source, mode="r", options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)
         ) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"

@@ -69,7 +69,10 @@ class StreamRegistry:
         running = self._new(url, api_key_id, callback_url)
         stream_id = running.session.stream_id
         running.reader = StreamReader(
-            url, running.session, on_end=lambda reason: self.stop(stream_id, reason)
+            url,
+            running.session,
+            on_end=lambda reason: self.stop(stream_id, reason),
+            allow_private=self.settings.webhooks.allow_private,
         )
         running.reader.start()
         return running
