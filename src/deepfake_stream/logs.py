@@ -1,9 +1,12 @@
 """Logging: one JSON object per line for the service and workers (or plain text), each record
-carrying the request id and job id in force, from context variables."""
+carrying the request id and job id in force, from context variables, and no record carrying a
+credential: API keys and secrets are redacted from every line, the server's and access logs'
+included (a WebSocket client may only be able to send its key in the URL)."""
 
 from __future__ import annotations
 
 import logging
+import re
 from contextvars import ContextVar
 from typing import Literal
 
@@ -15,6 +18,31 @@ job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
 HANDLER_NAME = "deepfake-stream"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+REDACTED = "[redacted]"
+# A credential as a URL query or form parameter, or a header written out as text...
+CREDENTIAL_PARAMETER = re.compile(
+    r"(?i)\b((?:api[_-]?key|access[_-]?token|token|secret|password|authorization)"
+    r"(?:=|:\s*(?:bearer\s+)?))[^\s&\"',;]+"
+)
+# ...and our API keys (dfs_<id>_<secret>) wherever they appear: the id stays, to tell them apart.
+API_KEY = re.compile(r"\b(dfs_[0-9a-f]+_)[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    return API_KEY.sub(rf"\1{REDACTED}", CREDENTIAL_PARAMETER.sub(rf"\1{REDACTED}", text))
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites a record whose message holds a credential (its arguments are folded in)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class _ContextFilter(logging.Filter):
@@ -29,6 +57,7 @@ class _ContextFilter(logging.Filter):
 def configure_logging(level: str = "info", fmt: Literal["json", "text"] = "json") -> None:
     handler = logging.StreamHandler()
     handler.addFilter(_ContextFilter())
+    handler.addFilter(_RedactingFilter())
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(
