@@ -86,6 +86,12 @@ class InvalidParametersError(DeepfakeStreamError):
     http_status = 422
 
 
+class InvalidFrameTimeError(InvalidParametersError):
+    """A stream frame's time is not finite, negative, absurd, or earlier than the last one."""
+
+    code = "invalid_frame_time"
+
+
 class NotReadyError(DeepfakeStreamError):
     code = "not_ready"
     http_status = 503

@@ -7,6 +7,7 @@ import http.server
 import io
 import json
 import logging
+import math
 import struct
 import threading
 import time
@@ -81,13 +82,20 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
             assert started["type"] == "started" and started["v"] == "2.0"
             for time_s, image in frames:  # as fast as possible: most frames are not due
                 socket.send(struct.pack(">d", time_s) + image)
-            socket.send(struct.pack(">d", 0.5) + b"not an image at all")
+            last_time = frames[-1][0]
+            # Not due yet (the sampler ignores it), and not backwards: counted, never decoded.
+            socket.send(struct.pack(">d", last_time) + b"not an image at all")
             socket.send("hello")
+            image = frames[0][1]
+            # Times that are no times: not finite, negative, absurd, going backwards.
+            for bad_time in (math.nan, math.inf, -7.02e307, 1e300, last_time - 1.0):
+                socket.send(struct.pack(">d", bad_time) + image)
             events = []
             deadline = time.monotonic() + EVENT_TIMEOUT_S
             while time.monotonic() < deadline and not (
                 sum(e["type"] == "scores" for e in events) >= 2
-                and sum(e["type"] == "error" for e in events) >= 1
+                and sum(e.get("code") == "invalid_frame_time" for e in events) >= 5
+                and sum(e.get("code") == "invalid_parameters" for e in events) >= 1
             ):
                 events.append(json.loads(socket.recv(timeout=EVENT_TIMEOUT_S)))
             socket.send('{"type":"close"}')
@@ -113,7 +121,9 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
     assert 2 <= last["frames_analysed"] < len(frames)
     assert {"frames_dropped", "events_dropped"} <= set(last)
     errors = [e for e in events if e["type"] == "error"]
-    assert {e["code"] for e in errors} >= {"invalid_parameters"}
+    assert {e["code"] for e in errors} >= {"invalid_parameters", "invalid_frame_time"}
+    assert sum(e["code"] == "invalid_frame_time" for e in errors) == 5
+    assert all(e["time_s"] is None or e["time_s"] >= 0 for e in events if "time_s" in e)
 
 
 def test_clients_that_leave_without_reading_the_end_leave_no_error_behind(

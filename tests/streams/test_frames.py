@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -10,11 +11,17 @@ from PIL import Image
 from deepfake_stream.config import LimitSettings
 from deepfake_stream.errors import (
     CorruptMediaError,
+    InvalidFrameTimeError,
     InvalidParametersError,
     TooManyPixelsError,
     UnsupportedMediaTypeError,
 )
-from deepfake_stream.streams.frames import decode_frame, parse_frame_message
+from deepfake_stream.streams.frames import (
+    MAX_FRAME_TIME_S,
+    FrameClock,
+    decode_frame,
+    parse_frame_message,
+)
 
 
 def test_frames_that_are_not_images_are_refused(fixtures: Path) -> None:
@@ -31,18 +38,32 @@ def test_a_frame_message_is_its_time_then_an_image_decoded_only_when_asked(
     fixtures: Path,
 ) -> None:
     image = (fixtures / "photo.jpg").read_bytes()
-    time_s, picture = parse_frame_message(struct.pack(">d", 12.25) + image, LimitSettings())
+    time_s, picture = parse_frame_message(
+        struct.pack(">d", 12.25) + image, LimitSettings(), FrameClock()
+    )
     assert time_s == 12.25
     expected = np.asarray(Image.open(fixtures / "photo.jpg").convert("RGB"))
     assert picture().size == (expected.shape[1], expected.shape[0])
     # Not decoded until asked: a bad image fails then, not while the message is read.
-    _, broken = parse_frame_message(struct.pack(">d", 1.0) + b"not an image", LimitSettings())
+    _, broken = parse_frame_message(
+        struct.pack(">d", 1.0) + b"not an image", LimitSettings(), FrameClock()
+    )
     with pytest.raises(UnsupportedMediaTypeError):
         broken()
     with pytest.raises(InvalidParametersError, match="too short"):
-        parse_frame_message(struct.pack(">d", 1.0), LimitSettings())
+        parse_frame_message(struct.pack(">d", 1.0), LimitSettings(), FrameClock())
     _, huge = parse_frame_message(
-        struct.pack(">d", 0.0) + image, LimitSettings(max_image_pixels=100)
+        struct.pack(">d", 0.0) + image, LimitSettings(max_image_pixels=100), FrameClock()
     )
     with pytest.raises(TooManyPixelsError):
         huge()
+
+
+def test_a_streams_frame_times_are_finite_sane_and_never_go_backwards() -> None:
+    clock = FrameClock()
+    for time_s in (0.0, 0.0, 1.5, 1.7e9):  # repeats and epoch seconds are fine
+        clock.check(time_s)
+    for bad in (math.nan, math.inf, -math.inf, -0.5, -7.02e307, MAX_FRAME_TIME_S * 2, 2.0):
+        with pytest.raises(InvalidFrameTimeError):
+            clock.check(bad)
+    assert clock.last_s == 1.7e9  # a refused time leaves the clock where it was

@@ -5,15 +5,38 @@ session's sampler keeps the frame."""
 from __future__ import annotations
 
 import io
+import math
 import struct
 from collections.abc import Callable
 from functools import partial
 
 from ..config import LimitSettings
-from ..errors import InvalidParametersError, UnsupportedMediaTypeError
+from ..errors import InvalidFrameTimeError, InvalidParametersError, UnsupportedMediaTypeError
 from ..media import SNIFF_BYTES, ImagePicture, MediaKind, decode_image, sniff
 
 TIMESTAMP = struct.Struct(">d")
+# No stream runs this long: a larger time is bytes that were never a time (seconds since the
+# Unix epoch are well within it).
+MAX_FRAME_TIME_S = 1e12
+
+
+class FrameClock:
+    """A stream's frame times: finite, not negative, not absurd, and never going backwards."""
+
+    def __init__(self) -> None:
+        self.last_s: float | None = None
+
+    def check(self, time_s: float) -> None:
+        if not math.isfinite(time_s) or time_s < 0 or time_s > MAX_FRAME_TIME_S:
+            raise InvalidFrameTimeError(
+                f"a frame's time must be seconds from 0 to {MAX_FRAME_TIME_S:g} (an 8-byte "
+                f"big-endian float64 before the image), not {time_s!r}"
+            )
+        if self.last_s is not None and time_s < self.last_s:
+            raise InvalidFrameTimeError(
+                f"frame times must not go backwards: {time_s:g} s after {self.last_s:g} s"
+            )
+        self.last_s = time_s
 
 
 def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
@@ -26,10 +49,12 @@ def decode_frame(data: bytes, limits: LimitSettings) -> ImagePicture:
 
 
 def parse_frame_message(
-    data: bytes, limits: LimitSettings
+    data: bytes, limits: LimitSettings, clock: FrameClock
 ) -> tuple[float, Callable[[], ImagePicture]]:
-    """The frame's stream time, and a way to decode its image later."""
+    """The frame's stream time (checked against the stream's clock), and a way to decode its
+    image later."""
     if len(data) <= TIMESTAMP.size:
         raise InvalidParametersError("a frame message is too short: float64 time, then the image")
     (time_s,) = TIMESTAMP.unpack_from(data)
+    clock.check(time_s)
     return time_s, partial(decode_frame, data[TIMESTAMP.size :], limits)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ...errors import DeepfakeStreamError
 from ...network import check_public_url
-from ...streams.frames import parse_frame_message
+from ...streams.frames import FrameClock, parse_frame_message
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
@@ -169,6 +169,7 @@ async def stream_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     session = running.session
     limits = state.settings.limits
+    clock = FrameClock()
 
     async def send_events() -> None:
         # A client that leaves while events are sent ends the stream through the receive loop;
@@ -195,7 +196,7 @@ async def stream_socket(websocket: WebSocket) -> None:
                         )
                         continue
                     try:
-                        time_s, picture = parse_frame_message(data, limits)
+                        time_s, picture = parse_frame_message(data, limits, clock)
                     except DeepfakeStreamError as exc:
                         session.report_error(exc.code, exc.message)
                         continue
