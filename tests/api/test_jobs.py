@@ -222,8 +222,7 @@ def test_cancelling_and_deleting_jobs(
         assert list(media.iterdir()) == []
         store = JobStore(allowed.database.url)
         assert {
-            job.id
-            for job in store.list_jobs(api_key_id=None, status=None, limit=10, cursor=None).jobs
+            job.id for job in store.list_jobs(owner=None, status=None, limit=10, cursor=None).jobs
         } == {waiting["id"], after["id"]}
         store.close()
     finally:
@@ -268,6 +267,27 @@ def test_keys_scopes_and_rate_limits(
         assert limited.json()["error"]["code"] == "rate_limited"
         wait_until_ended(client, job_id, alices)
     store.close()
+
+
+def test_in_the_open_mode_an_anonymous_caller_sees_no_keyed_job(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    open_mode = configured(settings, tmp_path)  # auth.required off: keys optional
+    store = JobStore(open_mode.database.url)
+    _, alice = create_key(store, "alice", frozenset(Scope), rate_per_minute=100)
+    store.close()
+    alices = {"X-API-Key": alice}
+    with live_server(open_mode, analyzer) as client:
+        keyed = upload(client, fixtures / "photo.jpg", headers=alices).json()["id"]
+        anonymous = upload(client, fixtures / "photo.jpg").json()["id"]
+        assert client.get(f"/v1/jobs/{keyed}").status_code == 404
+        assert client.delete(f"/v1/jobs/{keyed}").status_code == 404
+        assert client.post(f"/v1/jobs/{keyed}/cancel").status_code == 404
+        assert [j["id"] for j in client.get("/v1/jobs").json()["jobs"]] == [anonymous]
+        assert [j["id"] for j in client.get("/v1/jobs", headers=alices).json()["jobs"]] == [keyed]
+        assert client.get(f"/v1/jobs/{anonymous}", headers=alices).status_code == 404
+        wait_until_ended(client, keyed, alices)
+        wait_until_ended(client, anonymous)
 
 
 def test_readyz_fails_while_the_broker_is_unreachable(

@@ -113,18 +113,25 @@ def test_listing_pages_filters_and_keeps_keys_apart(store: JobStore) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        page = store.list_jobs(api_key_id="k1", status=None, limit=2, cursor=cursor)
+        page = store.list_jobs(owner="k1", status=None, limit=2, cursor=cursor)
         seen.extend(job.id for job in page.jobs)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
     assert sorted(seen) == sorted(mine) and len(seen) == 5
     assert seen == list(reversed(mine))  # newest first
-    running = store.list_jobs(api_key_id="k1", status=JobStatus.RUNNING, limit=10, cursor=None)
+    running = store.list_jobs(owner="k1", status=JobStatus.RUNNING, limit=10, cursor=None)
     assert [job.id for job in running.jobs] == [mine[0]]
-    assert store.get_job(theirs, api_key_id="k1") is None
-    assert store.get_job(theirs, api_key_id="k2") is not None
-    assert store.count_by_status() == {"queued": 5, "running": 1}
+    assert store.get_own_job(theirs, "k1") is None
+    assert store.get_own_job(theirs, "k2") is not None
+    # An anonymous caller owns only the jobs submitted without a key, not everyone's.
+    anonymous = make_job(store, api_key_id=None)
+    assert store.get_own_job(theirs, None) is None
+    assert store.get_own_job(anonymous, None) is not None
+    assert [j.id for j in store.list_jobs(owner=None, status=None, limit=10, cursor=None).jobs] == [
+        anonymous
+    ]
+    assert store.count_by_status() == {"queued": 6, "running": 1}
 
 
 def test_deleting_a_job_removes_its_delivery_records(store: JobStore) -> None:

@@ -54,7 +54,7 @@ def test_an_upload_becomes_a_queued_job_that_owns_its_media(
     assert not upload.exists()  # moved, not copied
     assert job.media_path is not None and Path(job.media_path).stat().st_size == size
     assert Path(job.media_path).parent == media.directory and job.id in job.media_path
-    stored = store.get_job(job.id, api_key_id="k1")
+    stored = store.get_own_job(job.id, "k1")
     assert stored is not None and stored.options == {"segments": 2} and stored.keep_media
 
 

@@ -31,9 +31,10 @@ def test_streams_are_capped_and_each_key_sees_only_its_own(
         registry.open_socket("k1")
     stream_id = mine.session.stream_id
     assert registry.get(stream_id, "k1") is mine
-    assert registry.get(stream_id, None) is mine  # auth off: everything is visible
-    with pytest.raises(NotFoundError):
-        registry.get(stream_id, "k2")
+    for other in ("k2", None):  # another key, or an anonymous caller (auth off), sees nothing
+        with pytest.raises(NotFoundError):
+            registry.get(stream_id, other)
+    assert registry.list(None) == []
     assert [s.session.stream_id for s in registry.list("k2")] == [theirs.session.stream_id]
     registry.stop(stream_id, "the client closed the stream")
     registry.stop(stream_id, "again")  # ended once: nothing more happens

@@ -139,13 +139,15 @@ class JobStore(Database):
             session.add(job)
         return job
 
-    def get_job(self, job_id: str, api_key_id: str | None = None) -> JobRow | None:
-        """The job, if it exists and belongs to the key (or no key is given)."""
+    def get_job(self, job_id: str) -> JobRow | None:
         with self.session() as session:
-            job = session.get(JobRow, job_id)
-            if job is None or (api_key_id is not None and job.api_key_id != api_key_id):
-                return None
-            return job
+            return session.get(JobRow, job_id)
+
+    def get_own_job(self, job_id: str, owner: str | None) -> JobRow | None:
+        """The job, if it exists and is the caller's: the key's own jobs, and for an anonymous
+        caller (auth off, no key sent) only jobs submitted without a key."""
+        job = self.get_job(job_id)
+        return job if job is not None and job.api_key_id == owner else None
 
     def find_idempotent(self, api_key_id: str | None, idempotency_key: str) -> JobRow | None:
         with self.session() as session:
@@ -161,15 +163,16 @@ class JobStore(Database):
     def list_jobs(
         self,
         *,
-        api_key_id: str | None,
+        owner: str | None,
         status: JobStatus | None,
         limit: int,
         cursor: str | None,
     ) -> Page:
-        """Newest first; `cursor` is the id of the last job of the previous page."""
-        query = select(JobRow)
-        if api_key_id is not None:
-            query = query.where(JobRow.api_key_id == api_key_id)
+        """The owner's jobs (see get_own_job), newest first; `cursor` is the id of the last job
+        of the previous page."""
+        query = select(JobRow).where(
+            JobRow.api_key_id.is_(None) if owner is None else JobRow.api_key_id == owner
+        )
         if status is not None:
             query = query.where(JobRow.status == status)
         with self.session() as session:

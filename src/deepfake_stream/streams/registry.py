@@ -80,7 +80,8 @@ class StreamRegistry:
     def get(self, stream_id: str, api_key_id: str | None) -> RunningStream:
         with self._lock:
             running = self._streams.get(stream_id)
-        if running is None or (api_key_id is not None and running.api_key_id != api_key_id):
+        # A key's own streams; an anonymous caller's, only those started without a key.
+        if running is None or running.api_key_id != api_key_id:
             raise NotFoundError(f"no stream {stream_id}")
         return running
 
@@ -89,7 +90,7 @@ class StreamRegistry:
             return [
                 s
                 for s in self._streams.values()
-                if api_key_id is None or s.api_key_id == api_key_id
+                if s.api_key_id == api_key_id
             ]
 
     def stop(self, stream_id: str, reason: str = "stopped") -> None:

@@ -187,13 +187,13 @@ def list_jobs(
 ) -> JobPage:
     """The caller's jobs, newest first."""
     store, _, _ = state.jobs()
-    page = store.list_jobs(api_key_id=caller.key_id, status=status, limit=limit, cursor=cursor)
+    page = store.list_jobs(owner=caller.key_id, status=status, limit=limit, cursor=cursor)
     return JobPage(jobs=[job_view(job) for job in page.jobs], next_cursor=page.next_cursor)
 
 
 def _own_job(state: StateDep, caller_key: str | None, job_id: str) -> JobRow:
     store, _, _ = state.jobs()
-    job = store.get_job(job_id, caller_key)
+    job = store.get_own_job(job_id, caller_key)
     if job is None:
         raise NotFoundError(f"no job {job_id}")
     return job
