@@ -105,6 +105,12 @@ def test_the_front_relays_analyses_to_workers(
                 time.sleep(0.1)
             assert ended["status"] == "succeeded" and ended["result"]["verdict"] == "fake"
 
+            # Streams run where the model runs: the front refuses them, loading nothing.
+            reader = client.post("/v1/streams", json={"url": "https://example.com/live.m3u8"})
+            assert reader.status_code == 503 and "where the model runs" in reader.text
+            assert int(reader.headers["retry-after"]) > 0
+            assert client.get("/v1/streams").status_code == 503
+
             rss_mb = psutil.Process(front.pid).memory_info().rss / 2**20
             assert rss_mb < FRONT_MAX_RSS_MB, f"the front holds {rss_mb:.0f} MB"
             maps = Path(f"/proc/{front.pid}/maps").read_text()

@@ -11,7 +11,8 @@ import numpy as np
 
 from deepfake_stream.config import LimitSettings, SamplingSettings
 from deepfake_stream.media import Picture, load_media
-from deepfake_stream.streams.ingest import StreamReader, pinned_source
+from deepfake_stream.streams.ingest import StreamReader
+from deepfake_stream.streams.sources import pinned_source
 from support.receiver import RedirectingServer
 
 

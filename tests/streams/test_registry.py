@@ -42,9 +42,10 @@ def test_streams_are_capped_and_each_key_sees_only_its_own(
     while (event := mine.session.events.get(timeout=1)) is not None:
         events.append(event)
     assert [e["reason"] for e in events if e["type"] == "ended"] == ["the client closed the stream"]
-    registry.open_socket("k1")  # a place is free again
-    registry.close()
-    assert registry.list(None) == []
+    again = registry.open_socket("k1")  # a place is free again
+    registry.close()  # stops every stream, keyed ones included
+    assert registry.list("k1") == registry.list("k2") == []
+    assert again.session.events.get(timeout=5) is not None
 
 
 def test_a_reader_plays_a_file_then_leaves_the_registry(

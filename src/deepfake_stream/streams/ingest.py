@@ -10,46 +10,20 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 
 from ..errors import InvalidParametersError
 from ..media import VideoPicture, upright_rotation
-from ..network import resolve_checked
 from .session import StreamSession
+from .sources import SCHEMES, pinned_source
 
 log = logging.getLogger(__name__)
 
-SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
-# Schemes whose host is also the TLS name (SNI, certificate): their URL keeps its name.
-TLS_SCHEMES = ("rtsps", "rtmps", "https")
-DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 # How long opening a source or waiting for its next packet may take (seconds).
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 30.0
-
-
-def pinned_source(url: str, allow_private: bool) -> tuple[str, dict[str, str]]:
-    """The URL FFmpeg opens and its options: the host resolved once and checked
-    (network.resolve_checked), and FFmpeg sent to that address, not to a second lookup that a
-    rebinding DNS server could answer differently; HTTP redirects are not followed. A TLS URL
-    keeps its name, which TLS needs; its address is checked just before it is opened."""
-    parts = urlsplit(url)
-    options = {"max_redirects": "0"} if parts.scheme in ("http", "https") else {}
-    if parts.hostname is None:
-        return url, options
-    addresses = resolve_checked(
-        parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme, 443), allow_private
-    )
-    if parts.scheme in TLS_SCHEMES:
-        return url, options
-    address = addresses[0]
-    host = f"[{address}]" if ":" in address else address
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    if parts.scheme == "http":
-        options["headers"] = f"Host: {parts.netloc}\r\n"
-    return urlunsplit(parts._replace(netloc=netloc)), options
 
 
 class StreamReader:

@@ -87,11 +87,7 @@ class StreamRegistry:
 
     def list(self, api_key_id: str | None) -> list[RunningStream]:
         with self._lock:
-            return [
-                s
-                for s in self._streams.values()
-                if s.api_key_id == api_key_id
-            ]
+            return [s for s in self._streams.values() if s.api_key_id == api_key_id]
 
     def stop(self, stream_id: str, reason: str = "stopped") -> None:
         with self._lock:
@@ -105,5 +101,8 @@ class StreamRegistry:
         log.info("stream %s ended: %s", stream_id, reason)
 
     def close(self) -> None:
-        for running in self.list(None):
-            self.stop(running.session.stream_id, "service stopping")
+        """Stop every stream, whoever's."""
+        with self._lock:
+            stream_ids = list(self._streams)
+        for stream_id in stream_ids:
+            self.stop(stream_id, "service stopping")

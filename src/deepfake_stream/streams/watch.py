@@ -12,8 +12,9 @@ from typing import TextIO
 
 from ..config import Settings
 from ..errors import InvalidParametersError
-from .ingest import SCHEMES, StreamReader
+from .ingest import StreamReader
 from .session import Event, StreamSession
+from .sources import SCHEMES
 
 
 def describe(event: Event) -> str:

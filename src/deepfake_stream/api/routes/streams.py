@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from ...errors import DeepfakeStreamError
 from ...network import check_public_url
 from ...streams.frames import FrameClock, parse_frame_message
+from ...streams.sources import SCHEMES
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
@@ -94,13 +95,12 @@ def _view_of(running: RunningStream) -> StreamView:
 async def start_reader(state: StateDep, caller: StreamsWriter, body: ReaderRequest) -> JSONResponse:
     """Read a live source (or a file, played as if live) on the server, until it ends or is
     deleted; watch its events on WS /v1/streams/{id}/events."""
-    from ...streams.ingest import SCHEMES
-
+    registry = state.ready_streams()  # an API front without the model refuses before any work
     allow = state.settings.webhooks.allow_private
     await anyio.to_thread.run_sync(check_public_url, body.url, allow, "url", SCHEMES)
     if body.callback_url is not None:
         await anyio.to_thread.run_sync(check_public_url, str(body.callback_url), allow)
-    running = state.ready_streams().start_reader(
+    running = registry.start_reader(
         body.url, caller.key_id, str(body.callback_url) if body.callback_url else None
     )
     view = _view_of(running)  # (a source that fails at once may already have ended)
