@@ -238,8 +238,11 @@ class QueueSettings(_Section):
     # A running job renews its lease as it progresses; one whose lease ran out (its worker died)
     # is run again by another worker.
     lease_s: float = Field(default=60.0, ge=1.0)
-    # How often each worker looks for jobs whose lease ran out.
+    # How often each worker looks for jobs whose lease ran out, and for queued jobs the broker
+    # never took (unreachable when they were submitted: sent again once lease_s has passed)
+    # or has not handed out for resend_after_s (a broker that restarted without its data).
     recovery_interval_s: float = Field(default=15.0, gt=0.0)
+    resend_after_s: float = Field(default=600.0, gt=0.0)
     # `deepfake-stream worker` serves Prometheus metrics on this port (None: not at all).
     metrics_port: int | None = Field(default=9100, ge=1, le=65535)
 

@@ -97,6 +97,18 @@ class NotReadyError(DeepfakeStreamError):
     http_status = 503
 
 
+class BrokerUnavailableError(DeepfakeStreamError):
+    """The job queue's broker cannot be reached. A job made before this was found out is
+    kept, and sent once the broker is back (job_id says which)."""
+
+    code = "broker_unavailable"
+    http_status = 503
+
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
 class BusyError(DeepfakeStreamError):
     code = "busy"
     http_status = 503

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from deepfake_stream.network import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from support.live import live_server
+from support.processes import free_port, listening
 from support.receiver import ReceiverServer
 from support.settings import isolated
 
@@ -332,3 +336,89 @@ def test_a_restarted_server_runs_the_jobs_left_queued(
     with live_server(restarted, analyzer) as client:
         ended = wait_until_ended(client, job.id)
     assert ended["status"] == "succeeded" and ended["attempts"] == 1
+
+
+@contextmanager
+def _private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A Redis of this test's own (nothing on disk), so that stopping it disturbs no one."""
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not listening(port):
+        assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_broker_outage_refuses_submissions_and_loses_no_job(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    from deepfake_stream.jobs.queue import JobQueue
+    from deepfake_stream.jobs.storage import MediaStore
+    from deepfake_stream.jobs.worker import JobRunner
+
+    port = free_port()
+    scaled = configured(
+        settings,
+        tmp_path,
+        queue={"broker": "redis", "redis_url": f"redis://127.0.0.1:{port}/0", "lease_s": 1.0},
+    )
+    photo = fixtures / "photo.jpg"
+    store = JobStore(scaled.database.url)
+    # Redis is down: the front answers 503 with Retry-After and makes no job.
+    with live_server(scaled, analyzer, wait_ready=False) as client:
+        refused = upload(client, photo, headers={"Idempotency-Key": "order-1"})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "broker_unavailable"
+        assert int(refused.headers["retry-after"]) > 0
+        assert store.list_jobs(owner=None, status=None, limit=10, cursor=None).jobs == []
+        assert list(Path(scaled.storage.media_dir).iterdir()) == []  # its upload is gone too
+        with _private_redis(port):  # Redis is back: the same request goes through
+            accepted = upload(client, photo, headers={"Idempotency-Key": "order-1"})
+            assert accepted.status_code == 202, accepted.text
+            # A job whose send failed after the check (the broker went away in between) is
+            # in the database, queued and unsent: the outbox.
+            unsent = store.create_job(
+                media_path=None,
+                media_bytes=0,
+                file_name="photo.jpg",
+                options={},
+                callback_url=None,
+                keep_media=False,
+                api_key_id=None,
+                idempotency_key=None,
+            )
+            media = MediaStore(scaled.storage.media_dir)
+            copy = tmp_path / "unsent.jpg"
+            copy.write_bytes(photo.read_bytes())
+            store.set_media_path(unsent.id, str(media.adopt(copy, unsent.id)))
+            runner = JobRunner(scaled, analyzer, store, media, JobQueue(scaled.queue))
+            try:
+                runner.start(threads=1)
+                time.sleep(1.1)  # older than a lease: recovery sends it
+                assert runner.resend_unsent() == 1
+                assert runner.resend_unsent() == 0  # sent once, not again
+                for job_id in (accepted.json()["id"], unsent.id):
+                    assert wait_until_ended(client, job_id)["status"] == "succeeded"
+            finally:
+                runner.close()
+    store.close()

@@ -14,6 +14,12 @@ def free_port() -> int:
         return port
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def env_without_dfs(**extra: str) -> dict[str, str]:
     """This environment without DFS_* settings overrides, plus `extra`."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("DFS_")}

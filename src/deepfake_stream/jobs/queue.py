@@ -15,8 +15,10 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from redis.exceptions import RedisError
 
 from ..config import QueueSettings
+from ..errors import BrokerUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,13 @@ class JobQueue:
         )(analyze_job)
 
     def enqueue(self, job_id: str) -> None:
-        self._actor.send(job_id)
+        try:
+            self._actor.send(job_id)
+        except (RedisError, dramatiq.errors.DramatiqError) as exc:
+            raise BrokerUnavailableError(
+                f"the job queue cannot be reached ({type(exc).__name__}); try again shortly",
+                job_id,
+            ) from exc
 
     def depth(self) -> int:
         """Messages waiting (not yet taken by a worker)."""
@@ -79,9 +87,14 @@ class JobQueue:
         return int(self.broker.queues[QUEUE_NAME].qsize())
 
     def ping(self) -> None:
-        """Raise if the broker cannot be reached (the embedded one always can)."""
+        """BrokerUnavailableError if the broker cannot be reached (the embedded one can)."""
         if isinstance(self.broker, RedisBroker):
-            self.broker.client.ping()
+            try:
+                self.broker.client.ping()
+            except RedisError as exc:
+                raise BrokerUnavailableError(
+                    f"the job queue cannot be reached ({type(exc).__name__}); try again shortly"
+                ) from exc
 
     def start(self, handler: JobHandler, threads: int) -> None:
         """Consume: run handler(job_id) on `threads` threads until close()."""

@@ -83,6 +83,8 @@ class JobRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When the job was last handed to the broker; None: never (it was unreachable).
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -363,6 +365,31 @@ class JobStore(Database):
                         JobRow.lease_until < now,
                         (JobRow.status == JobStatus.RUNNING)
                         | (JobRow.webhook_state == WebhookState.PENDING),
+                    )
+                )
+            )
+
+    def mark_enqueued(self, job_id: str) -> None:
+        with self.session() as session:
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(enqueued_at=utcnow()))
+
+    def jobs_to_resend(
+        self, unsent_after_s: float, resend_after_s: float, now: datetime | None = None
+    ) -> list[JobRow]:
+        """The outbox: queued jobs never handed to the broker for unsent_after_s (a submit that
+        found it unreachable), or handed to it over resend_after_s ago and still not taken (a
+        broker that restarted without its messages). A job sent twice still runs once."""
+        now = now or utcnow()
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(JobRow).where(
+                        JobRow.status == JobStatus.QUEUED,
+                        (
+                            JobRow.enqueued_at.is_(None)
+                            & (JobRow.created_at < now - timedelta(seconds=unsent_after_s))
+                        )
+                        | (JobRow.enqueued_at < now - timedelta(seconds=resend_after_s)),
                     )
                 )
             )

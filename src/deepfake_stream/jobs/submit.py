@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import BrokerUnavailableError
 from .queue import JobQueue
 from .storage import MediaStore
 from .store import JobRow, JobStore, new_job_id
@@ -37,10 +38,22 @@ def submit_job(
     store: JobStore, media: MediaStore, queue: JobQueue, submission: Submission
 ) -> tuple[JobRow, bool]:
     """Create the job and queue it; or, when a submission with the same Idempotency-Key won a
-    race, the earlier job (not queued again). Whether the job is new."""
+    race, the earlier job (not queued again). Whether the job is new.
+
+    A broker that cannot be reached refuses the submission before anything is made
+    (BrokerUnavailableError, 503). One that goes away between that check and the send leaves
+    the job in the database, which is the outbox: it stays queued, and the workers' recovery
+    sends it once the broker is back (JobRunner.resend_unsent). Either way nothing is lost, and
+    nothing runs twice."""
+    queue.ping()
     job, created = _create_job(store, media, submission)
     if created:
-        queue.enqueue(job.id)
+        try:
+            queue.enqueue(job.id)
+        except BrokerUnavailableError:
+            log.warning("job %s kept queued: the broker went away; recovery will send it", job.id)
+            return job, created
+        store.mark_enqueued(job.id)
         log.info("job %s queued (%s, %d bytes)", job.id, job.file_name, job.media_bytes)
     return job, created
 

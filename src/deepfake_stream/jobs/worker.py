@@ -193,10 +193,23 @@ class JobRunner:
         waiting = self.store.queued_jobs()
         for job in waiting:
             self.queue.enqueue(job.id)
+            self.store.mark_enqueued(job.id)
+        return len(waiting)
+
+    def resend_unsent(self) -> int:
+        """Send again the queued jobs the broker never took or lost (store.jobs_to_resend)."""
+        queue_settings = self.settings.queue
+        waiting = self.store.jobs_to_resend(queue_settings.lease_s, queue_settings.resend_after_s)
+        for job in waiting:
+            log.warning("job %s: queued but not taken by the broker; sending it again", job.id)
+            self.queue.enqueue(job.id)  # the broker still away: the next round tries again
+            self.store.mark_enqueued(job.id)
         return len(waiting)
 
     def recover(self) -> int:
-        """Re-run the jobs and re-send the webhooks that dead workers left behind."""
+        """Re-run the jobs and re-send the webhooks that dead workers left behind, and send
+        the jobs the broker never took."""
+        self.resend_unsent()
         found = self.store.jobs_to_recover()
         for job in found:
             if job.status == JobStatus.RUNNING:
