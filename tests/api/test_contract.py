@@ -26,7 +26,7 @@ TIMEOUT_S = 900
 
 @pytest.mark.slow
 def test_api_conforms_to_its_openapi_document(
-    settings: Settings, analyzer: Analyzer, tmp_path: Path
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, database_url: str
 ) -> None:
     secured = isolated(
         settings,
@@ -34,6 +34,7 @@ def test_api_conforms_to_its_openapi_document(
         auth={"required": True},
         # Any syntactically valid callback URL is accepted here; the SSRF guard has tests.
         webhooks={"allow_private": True},
+        database={"url": database_url},  # SQLite and PostgreSQL: each refuses other strings
     )
     store = JobStore(secured.database.url)
     _, key = create_key(store, "contract", frozenset(Scope), rate_per_minute=1_000_000)

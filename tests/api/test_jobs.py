@@ -422,3 +422,46 @@ def test_a_broker_outage_refuses_submissions_and_loses_no_job(
             finally:
                 runner.close()
     store.close()
+
+
+def test_odd_names_ids_and_cursors_get_answers_on_every_database(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path, database_url: str
+) -> None:
+    """What PostgreSQL refuses and SQLite takes (a NUL, a string over its column) must never
+    reach either as a 500."""
+    on_database = configured(settings, tmp_path, webhooks={"allow_private": True})
+    on_database = on_database.model_copy(
+        update={"database": on_database.database.model_copy(update={"url": database_url})}
+    )
+    photo = (fixtures / "photo.jpg").read_bytes()
+    with live_server(on_database, analyzer) as client:
+        long_name = "n" * 300 + ".jpg"
+        job = client.post("/v1/jobs", files={"file": (long_name, photo)})
+        assert job.status_code == 202, job.text
+        assert len(job.json()["file_name"]) <= 255 and job.json()["file_name"].endswith(".jpg")
+        long_url = "http://127.0.0.1:9/" + "a" * 420 + ".mp4"
+        by_url = client.post("/v1/jobs", json={"url": long_url})
+        assert by_url.status_code == 202, by_url.text
+        assert len(by_url.json()["file_name"]) <= 255
+        for odd in ("abc%00def", "a" * 300, "%00"):
+            assert client.get(f"/v1/jobs/{odd}").status_code == 404
+            assert client.delete(f"/v1/jobs/{odd}").status_code == 404
+        assert client.get("/v1/jobs", params={"cursor": "\x00"}).status_code == 422
+        assert client.get("/v1/jobs", params={"cursor": "x" * 300}).status_code == 422
+        garbage = "\x03\x00" + "7b25efe00a6b5a9314e8f6ffe00fa28f"  # found by Schemathesis
+        assert client.get("/v1/jobs", params={"cursor": garbage}).status_code == 422
+        long_key = client.post(
+            "/v1/jobs", files={"file": ("p.jpg", photo)}, headers={"Idempotency-Key": "k" * 300}
+        )
+        assert long_key.status_code == 422
+        assert client.get("/v1/jobs", headers={"X-API-Key": "dfs_zz%00_x"}).status_code == 401
+        for job_id in (job.json()["id"], by_url.json()["id"]):
+            wait_until_ended(client, job_id)
+        # A failed analysis leaves no file behind.
+        corrupt = client.post(
+            "/v1/analyze", files={"file": ("c.jpg", (fixtures / "corrupt.jpg").read_bytes())}
+        )
+        assert corrupt.status_code == 400
+    uploads = on_database.server.upload_dir
+    assert uploads is None or list(Path(uploads).iterdir()) == []
+    assert [p.name for p in Path(on_database.storage.media_dir).iterdir()] == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..errors import ForbiddenError, RateLimitedError, UnauthorizedError
 KEY_PREFIX = "dfs"
 KEY_ID_BYTES = 6  # public part, shown by `keys list`
 KEY_SECRET_BYTES = 32
+KEY_ID = re.compile(rf"[0-9a-f]{{{2 * KEY_ID_BYTES}}}")
 DEFAULT_RATE_PER_MINUTE = 60
 
 
@@ -68,8 +70,8 @@ def create_key(
 def parse_key(presented: str) -> tuple[str, str] | None:
     prefix, _, rest = presented.partition("_")
     key_id, _, secret = rest.partition("_")
-    if prefix != KEY_PREFIX or not key_id or not secret:
-        return None
+    if prefix != KEY_PREFIX or not KEY_ID.fullmatch(key_id) or not secret:
+        return None  # (only a key's own form reaches the database)
     return key_id, secret
 
 

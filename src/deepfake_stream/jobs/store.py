@@ -8,6 +8,7 @@ holds the claim, so a message delivered twice cannot produce two results.
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import Base, Database, UTCDateTime, changed_rows, utcnow
+
+# Column lengths of the callers' strings (jobs.idempotency_key, jobs.file_name).
+MAX_KEY_CHARS = 255
+MAX_FILE_NAME_CHARS = 255
 
 
 class JobStatus(enum.StrEnum):
@@ -70,8 +75,8 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
-    file_name: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY_CHARS))
+    file_name: Mapped[str | None] = mapped_column(String(MAX_FILE_NAME_CHARS))
     media_path: Mapped[str | None] = mapped_column(Text)  # None once deleted
     media_bytes: Mapped[int] = mapped_column(Integer, default=0)
     keep_media: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -148,7 +153,7 @@ class JobStore(Database):
     def get_own_job(self, job_id: str, owner: str | None) -> JobRow | None:
         """The job, if it exists and is the caller's: the key's own jobs, and for an anonymous
         caller (auth off, no key sent) only jobs submitted without a key."""
-        job = self.get_job(job_id)
+        job = self.get_job(job_id) if is_job_id(job_id) else None
         return job if job is not None and job.api_key_id == owner else None
 
     def find_idempotent(self, api_key_id: str | None, idempotency_key: str) -> JobRow | None:
@@ -448,3 +453,25 @@ class JobStore(Database):
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+# What new_job_id makes: anything else names no job (and never reaches the database, where a
+# NUL or an over-long string is an error of PostgreSQL's, not a missing job).
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_job_id(text: str) -> bool:
+    return JOB_ID.fullmatch(text) is not None
+
+
+def stored_text(text: str | None, max_chars: int) -> str | None:
+    """A caller's text as a column can hold it on every database: no NUL (PostgreSQL refuses
+    it), at most max_chars (its column's length), cut in the middle so that both ends (a file
+    name's extension) stay."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "")
+    if len(text) <= max_chars:
+        return text
+    keep = max_chars - 1
+    return text[: keep - keep // 3] + "…" + text[len(text) - keep // 3 :]

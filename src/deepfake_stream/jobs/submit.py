@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import BrokerUnavailableError
 from .queue import JobQueue
 from .storage import MediaStore
-from .store import JobRow, JobStore, new_job_id
+from .store import MAX_FILE_NAME_CHARS, JobRow, JobStore, new_job_id, stored_text
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ def _create_job(store: JobStore, media: MediaStore, submission: Submission) -> t
             job_id=job_id,
             media_path=media_path,
             media_bytes=submission.upload_bytes,
-            file_name=submission.file_name or submission.source_url,
+            file_name=stored_text(
+                submission.file_name or submission.source_url, MAX_FILE_NAME_CHARS
+            ),
             options=options,
             callback_url=submission.callback_url,
             keep_media=submission.keep_media,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, Val
 
 from ...config import AnalysisOptions
 from ...errors import InvalidParametersError, NotFoundError
-from ...jobs.store import FINAL_STATUSES, JobRow, JobStatus
+from ...jobs.store import FINAL_STATUSES, JOB_ID, MAX_KEY_CHARS, JobRow, JobStatus
 from ...jobs.submit import Submission
 from ...jobs.submit import submit_job as submit_job_service
 from ...jobs.views import JobPage, JobView, job_view
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 MAX_PAGE = 100
-MAX_IDEMPOTENCY_KEY = 255
+MAX_IDEMPOTENCY_KEY = MAX_KEY_CHARS
 
 
 def _whole_number(value: object) -> object:
@@ -182,7 +182,8 @@ def list_jobs(
     status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="next_cursor of the previous page.")
+        str | None,
+        Query(pattern=f"^{JOB_ID.pattern}$", description="next_cursor of the previous page."),
     ] = None,
 ) -> JobPage:
     """The caller's jobs, newest first."""
