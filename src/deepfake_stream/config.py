@@ -265,8 +265,8 @@ class WebhookSettings(_Section):
     # ...waiting about this long before the second, doubling up to max_backoff_s.
     initial_backoff_s: float = Field(default=2.0, gt=0.0)
     max_backoff_s: float = Field(default=120.0, gt=0.0)
-    # One delivery attempt's time limit.
-    timeout_s: float = Field(default=10.0, gt=0.0)
+    # One delivery attempt's time limit: short, since a receiver only has to say it got it.
+    timeout_s: float = Field(default=5.0, gt=0.0)
 
 
 class AuthSettings(_Section):

@@ -3,7 +3,10 @@ attempt recorded, and the SSRF guard."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,55 @@ def test_a_private_callback_is_refused_at_delivery_without_retrying(
     assert receiver.receiver.deliveries == []
     (attempt,) = store.deliveries(job_id)
     assert attempt.error is not None and "non-public" in attempt.error
+
+
+class HangingReceiver:
+    """A receiver that accepts connections and never answers in time."""
+
+    def __init__(self, hang_s: float) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                time.sleep(hang_s)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_one_tenants_dead_receiver_does_not_hold_back_anyone_elses(
+    store: JobStore, receiver: ReceiverServer
+) -> None:
+    hanging = HangingReceiver(hang_s=3.0)
+    settings = fast_settings(timeout_s=0.5, initial_backoff_s=0.5, max_backoff_s=1.0)
+    sender = WebhookSender(settings, store, "w", lease_s=60, threads=4)
+    try:
+        stuck = [ended_job(store, hanging.url) for _ in range(12)]
+        for job_id in stuck:
+            sender.submit(job_id)
+        time.sleep(0.2)  # the dead receiver's attempts are under way
+        began = time.monotonic()
+        good = ended_job(store, receiver.receiver.url)
+        delivery = sender.submit(good)
+        assert delivery is not None and delivery.done.wait(5)
+        assert delivery.state is WebhookState.DELIVERED
+        assert time.monotonic() - began < 2.0
+        assert [a.attempt for a in store.deliveries(good)] == [1]
+        # The dead receiver never had more than its share of attempts at once, and its
+        # retries are scheduled: none of the 12 is given up on yet.
+        time.sleep(1.5)
+        attempts = [len(store.deliveries(job_id)) for job_id in stuck]
+        assert 1 <= sum(attempts) <= 12
+        states = {job.webhook_state for job in map(store.get_job, stuck) if job is not None}
+        assert states == {WebhookState.PENDING}
+    finally:
+        sender.close()
+        hanging.close()
