@@ -1,7 +1,7 @@
-"""Outgoing HTTP that every feature shares: the SSRF guard on URLs the caller gives, signed
-deliveries (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature, HMAC-SHA256),
-and retries with exponential backoff and jitter (tenacity). Jobs' webhooks and streams' alert
-webhooks both post through here."""
+"""Outgoing HTTP that every feature shares: the SSRF guard on URLs the caller gives, the pinned
+client that connects only to checked addresses, and signed deliveries (Standard Webhooks:
+webhook-id, webhook-timestamp, webhook-signature, HMAC-SHA256). Jobs' webhooks and streams'
+alert webhooks both post through here, retried on the schedule of delivery.py."""
 
 from __future__ import annotations
 
@@ -9,22 +9,13 @@ import base64
 import ipaddress
 import secrets
 import socket
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-    wait_exponential_jitter,
-)
 
 from .config import WebhookSettings
 from .database import Database
@@ -229,32 +220,6 @@ def post_signed(
         return response.status_code
     finally:
         WEBHOOK_ATTEMPTS.labels("succeeded" if succeeded else "failed").inc()
-
-
-def retrying(
-    settings: WebhookSettings,
-    attempts: int,
-    closing: threading.Event,
-    before_sleep: Callable[[RetryCallState], None] | None = None,
-) -> Retrying:
-    """Exponential backoff with jitter between attempts that raised DeliveryError; the waits
-    end early, and no attempt follows, once `closing` is set."""
-
-    def sleep(seconds: float) -> None:
-        closing.wait(seconds)
-
-    return Retrying(
-        stop=stop_after_attempt(max(1, attempts)) | stop_when_event_set(closing),
-        sleep=sleep,
-        wait=wait_exponential_jitter(
-            multiplier=settings.initial_backoff_s,
-            max=settings.max_backoff_s,
-            jitter=settings.initial_backoff_s,
-        ),
-        retry=retry_if_exception_type(DeliveryError),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 SECRET_NAME = "webhook_signing_secret"

@@ -8,14 +8,11 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from ..config import WebhookSettings
+from ..delivery import Delivery, DeliveryScheduler
 from ..network import (
-    DeliveryError,
-    PermanentDeliveryError,
     post_signed,
-    retrying,
     webhook_client,
 )
 from .session import Event, EventBuffer
@@ -49,9 +46,8 @@ class Broadcaster:
         self._lock = threading.Lock()
         self._webhooks = webhooks
         self._webhook_secret = webhook_secret
-        self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dfs-stream-hook")
+        self._senders = DeliveryScheduler(webhooks, threads=4, name="dfs-stream-hook")
         self._client = webhook_client(webhooks)
-        self._closing = threading.Event()
 
     def subscribe(self, stream_id: str, buffer: EventBuffer) -> None:
         with self._lock:
@@ -74,31 +70,25 @@ class Broadcaster:
                 self._redis.publish(channel_for(self.namespace, stream_id), body)
             if callback_url is not None and event["type"] == "alert":
                 message_id = f"msg_{stream_id}_{event['track_id']}_{event['rule']}_{event['at']}"
-                self._senders.submit(self._deliver, callback_url, message_id, body)
+                self._senders.submit(self._delivery(callback_url, message_id, body))
 
         return publish
 
-    def _deliver(self, url: str, message_id: str, body: str) -> None:
+    def _delivery(self, url: str, message_id: str, body: str) -> Delivery:
         settings = self._webhooks
-        try:
-            for attempt in retrying(settings, settings.max_attempts, self._closing):
-                with attempt:
-                    post_signed(
-                        self._client,
-                        self._webhook_secret(),
-                        url,
-                        message_id,
-                        body,
-                        settings.allow_private,
-                    )
-        except (DeliveryError, PermanentDeliveryError) as exc:
-            log.warning("stream alert webhook to %s not delivered: %s", url, exc)
-        except Exception:  # a thread's error would vanish: log it
-            log.exception("stream alert webhook to %s failed", url)
+
+        def attempt(_number: int) -> None:
+            secret = self._webhook_secret()
+            post_signed(self._client, secret, url, message_id, body, settings.allow_private)
+
+        def on_end(delivered: bool, error: Exception | None) -> None:
+            if not delivered:
+                log.warning("stream alert webhook to %s not delivered: %s", url, error)
+
+        return Delivery(url=url, attempt=attempt, on_end=on_end)
 
     def close(self) -> None:
-        self._closing.set()  # deliveries waiting to retry give up
-        self._senders.shutdown(wait=False, cancel_futures=True)
+        self._senders.close()  # deliveries waiting to retry give up
         self._client.close()
         if self._redis is not None:
             self._redis.close()
