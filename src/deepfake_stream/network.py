@@ -84,6 +84,11 @@ def resolve_checked(host: str, port: int, allow_private: bool, field: str = "url
     return addresses
 
 
+class RefusedAddressError(httpcore.ConnectError):
+    """The host does not resolve, or resolves to an address the guard refuses: no retry mends
+    that (httpx raises its ConnectError from this one)."""
+
+
 class CheckedBackend(httpcore.NetworkBackend):
     """httpx's connections, made only to addresses resolved and checked here. TLS still
     verifies and sends the host's name: only the TCP connection is pinned."""
@@ -103,7 +108,7 @@ class CheckedBackend(httpcore.NetworkBackend):
         try:
             addresses = resolve_checked(host, port, self.allow_private)
         except InvalidParametersError as exc:
-            raise httpcore.ConnectError(exc.message) from exc
+            raise RefusedAddressError(exc.message) from exc
         failure: httpcore.ConnectError | None = None
         for address in addresses:
             try:
@@ -194,22 +199,20 @@ def webhook_client(settings: WebhookSettings) -> httpx.Client:
     return checked_client(settings.timeout_s, settings.allow_private, {"user-agent": USER_AGENT})
 
 
-def post_signed(
-    client: httpx.Client, secret: str, url: str, message_id: str, body: str, allow_private: bool
-) -> int:
-    """One signed delivery attempt, counted in the metrics: the receiver's status code, or
-    DeliveryError (worth retrying) or PermanentDeliveryError."""
+def post_signed(client: httpx.Client, secret: str, url: str, message_id: str, body: str) -> int:
+    """One signed delivery attempt through a checked_client (webhook_client), counted in the
+    metrics: the receiver's status code, or DeliveryError (worth retrying) or
+    PermanentDeliveryError (the host now resolves to a refused address, or not at all: the
+    client checks the address it connects to, so DNS that changed since is caught there)."""
     succeeded = False
     try:
-        try:
-            check_public_url(url, allow_private)  # DNS may have changed since it was accepted
-        except InvalidParametersError as exc:
-            raise PermanentDeliveryError(exc.message) from exc
         headers = sign(secret, message_id, datetime.now(UTC), body)
         headers["content-type"] = "application/json"
         try:
             response = client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
+            if isinstance(exc.__cause__, RefusedAddressError):
+                raise PermanentDeliveryError(str(exc.__cause__)) from exc
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
             raise DeliveryError(

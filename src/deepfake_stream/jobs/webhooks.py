@@ -124,12 +124,7 @@ class WebhookSender:
         error: str | None = None
         try:
             status = post_signed(
-                self._client,
-                self.secret,
-                delivery.url,
-                delivery.message_id,
-                delivery.body,
-                self.settings.allow_private,
+                self._client, self.secret, delivery.url, delivery.message_id, delivery.body
             )
         except (DeliveryError, PermanentDeliveryError) as exc:
             status, error = getattr(exc, "status_code", None), str(exc)

@@ -75,11 +75,8 @@ class Broadcaster:
         return publish
 
     def _delivery(self, url: str, message_id: str, body: str) -> Delivery:
-        settings = self._webhooks
-
         def attempt(_number: int) -> None:
-            secret = self._webhook_secret()
-            post_signed(self._client, secret, url, message_id, body, settings.allow_private)
+            post_signed(self._client, self._webhook_secret(), url, message_id, body)
 
         def on_end(delivered: bool, error: Exception | None) -> None:
             if not delivered:
