@@ -98,15 +98,10 @@ class NotReadyError(DeepfakeStreamError):
 
 
 class BrokerUnavailableError(DeepfakeStreamError):
-    """The job queue's broker cannot be reached. A job made before this was found out is
-    kept, and sent once the broker is back (job_id says which)."""
+    """The job queue's broker cannot be reached."""
 
     code = "broker_unavailable"
     http_status = 503
-
-    def __init__(self, message: str, job_id: str | None = None) -> None:
-        super().__init__(message)
-        self.job_id = job_id
 
 
 class BusyError(DeepfakeStreamError):

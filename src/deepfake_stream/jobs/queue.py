@@ -74,10 +74,7 @@ class JobQueue:
         try:
             self._actor.send(job_id)
         except (RedisError, dramatiq.errors.DramatiqError) as exc:
-            raise BrokerUnavailableError(
-                f"the job queue cannot be reached ({type(exc).__name__}); try again shortly",
-                job_id,
-            ) from exc
+            raise _unreachable(exc) from exc
 
     def depth(self) -> int:
         """Messages waiting (not yet taken by a worker)."""
@@ -92,9 +89,7 @@ class JobQueue:
             try:
                 self.broker.client.ping()
             except RedisError as exc:
-                raise BrokerUnavailableError(
-                    f"the job queue cannot be reached ({type(exc).__name__}); try again shortly"
-                ) from exc
+                raise _unreachable(exc) from exc
 
     def start(self, handler: JobHandler, threads: int) -> None:
         """Consume: run handler(job_id) on `threads` threads until close()."""
@@ -112,3 +107,9 @@ class JobQueue:
             self._worker.stop()
             self._worker = None
         self.broker.close()
+
+
+def _unreachable(exc: Exception) -> BrokerUnavailableError:
+    return BrokerUnavailableError(
+        f"the job queue cannot be reached ({type(exc).__name__}); try again shortly"
+    )

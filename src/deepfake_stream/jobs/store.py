@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..database import Base, Database, UTCDateTime, changed_rows, utcnow
 
 # Column lengths of the callers' strings (jobs.idempotency_key, jobs.file_name).
-MAX_KEY_CHARS = 255
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 MAX_FILE_NAME_CHARS = 255
 
 
@@ -75,7 +75,7 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY_CHARS))
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_IDEMPOTENCY_KEY_CHARS))
     file_name: Mapped[str | None] = mapped_column(String(MAX_FILE_NAME_CHARS))
     media_path: Mapped[str | None] = mapped_column(Text)  # None once deleted
     media_bytes: Mapped[int] = mapped_column(Integer, default=0)

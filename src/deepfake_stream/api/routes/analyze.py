@@ -9,11 +9,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 
 from ...config import AnalysisOptions
-from ...errors import (
-    DeepfakeStreamError,
-    GatewayTimeoutError,
-    error_for_code,
-)
+from ...errors import DeepfakeStreamError, GatewayTimeoutError, error_for_code
 from ...jobs.storage import MediaStore
 from ...jobs.store import FINAL_STATUSES, JobStatus, JobStore
 from ...jobs.submit import Submission, submit_job

@@ -13,7 +13,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, Val
 
 from ...config import AnalysisOptions
 from ...errors import InvalidParametersError, NotFoundError
-from ...jobs.store import FINAL_STATUSES, JOB_ID, MAX_KEY_CHARS, JobRow, JobStatus
+from ...jobs.store import (
+    FINAL_STATUSES,
+    JOB_ID,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    JobRow,
+    JobStatus,
+)
 from ...jobs.submit import Submission
 from ...jobs.submit import submit_job as submit_job_service
 from ...jobs.views import JobPage, JobView, job_view
@@ -27,7 +33,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 MAX_PAGE = 100
-MAX_IDEMPOTENCY_KEY = MAX_KEY_CHARS
 
 
 def _whole_number(value: object) -> object:
@@ -114,7 +119,7 @@ async def submit_job(
     idempotency_key: Annotated[
         str | None,
         Header(
-            max_length=MAX_IDEMPOTENCY_KEY,
+            max_length=MAX_IDEMPOTENCY_KEY_CHARS,
             description="Same key, same job: a retried "
             "submission returns the first one's job (200) instead of a new one.",
         ),
