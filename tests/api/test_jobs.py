@@ -19,6 +19,7 @@ from deepfake_stream.jobs.store import JobStore
 from deepfake_stream.network import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
+from support.jobs import queued_job
 from support.live import live_server
 from support.processes import free_port, listening
 from support.receiver import ReceiverServer
@@ -312,26 +313,13 @@ def test_a_restarted_server_runs_the_jobs_left_queued(
 ) -> None:
     """The embedded broker forgets its messages when the process stops; the jobs it had
     queued are in the database and run after the restart."""
-    import shutil
 
     from deepfake_stream.jobs.storage import MediaStore
 
     restarted = configured(settings, tmp_path)
     store = JobStore(restarted.database.url)
     media = MediaStore(restarted.storage.media_dir)
-    copy = media.directory / "upload"
-    shutil.copy(fixtures / "photo.jpg", copy)
-    job = store.create_job(
-        job_id="0" * 32,
-        media_path=str(media.adopt(copy, "0" * 32)),
-        media_bytes=copy.stat().st_size if copy.exists() else 0,
-        file_name="photo.jpg",
-        options={},
-        callback_url=None,
-        keep_media=False,
-        api_key_id=None,
-        idempotency_key=None,
-    )
+    job = queued_job(store, media, fixtures / "photo.jpg", job_id="0" * 32)
     store.close()
     with live_server(restarted, analyzer) as client:
         ended = wait_until_ended(client, job.id)
@@ -397,20 +385,8 @@ def test_a_broker_outage_refuses_submissions_and_loses_no_job(
             assert accepted.status_code == 202, accepted.text
             # A job whose send failed after the check (the broker went away in between) is
             # in the database, queued and unsent: the outbox.
-            unsent = store.create_job(
-                media_path=None,
-                media_bytes=0,
-                file_name="photo.jpg",
-                options={},
-                callback_url=None,
-                keep_media=False,
-                api_key_id=None,
-                idempotency_key=None,
-            )
             media = MediaStore(scaled.storage.media_dir)
-            copy = tmp_path / "unsent.jpg"
-            copy.write_bytes(photo.read_bytes())
-            store.set_media_path(unsent.id, str(media.adopt(copy, unsent.id)))
+            unsent = queued_job(store, media, photo)
             runner = JobRunner(scaled, analyzer, store, media, JobQueue(scaled.queue))
             try:
                 runner.start(threads=1)
