@@ -222,9 +222,10 @@ class Analyzer:
         started = time.perf_counter()
         deadline = Deadline.starting_now(self.settings.limits.max_analysis_s)
         media_type = sniff_file(path)  # wrong types fail before any work
+        is_image = media_type.kind is MediaKind.IMAGE
         short_side = (
             self.settings.faces.detect_short_side_image
-            if media_type.kind is MediaKind.IMAGE
+            if is_image
             else self.settings.faces.detect_short_side
         )
         # Decoding runs in a worker thread; frames are detected in batches as they arrive, so
@@ -279,7 +280,7 @@ class Analyzer:
 
         return self._result(
             media,
-            sampling.segments if media_type.kind is MediaKind.VIDEO else 1,
+            sampling.segments if not is_image else 1,
             sampling.frames_per_segment,
             flat,
             scores,
