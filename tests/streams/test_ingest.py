@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deepfake_stream.config import LimitSettings, SamplingSettings
+from deepfake_stream.errors import InvalidParametersError
 from deepfake_stream.media import Picture, load_media
 from deepfake_stream.streams.ingest import StreamReader
 from deepfake_stream.streams.sources import pinned_source
@@ -127,11 +129,14 @@ def test_a_source_at_a_private_address_is_refused_when_opened(fixtures: Path) ->
 
 
 def test_the_opened_url_is_pinned_to_the_checked_address() -> None:
-    url, options = pinned_source("http://localhost:8080/live.ts?a=1", allow_private=True)
-    assert url in ("http://127.0.0.1:8080/live.ts?a=1", "http://[::1]:8080/live.ts?a=1")
-    assert options == {"max_redirects": "0", "headers": "Host: localhost:8080\r\n"}
-    url, options = pinned_source("rtsp://localhost/cam", allow_private=True)
-    assert url in ("rtsp://127.0.0.1/cam", "rtsp://[::1]/cam") and options == {}
-    # TLS needs the name: the URL keeps it (its address was checked just now).
-    url, options = pinned_source("https://localhost/live.m3u8", allow_private=True)
-    assert url == "https://localhost/live.m3u8" and options == {"max_redirects": "0"}
+    with pinned_source("rtsp://cam:secret@localhost/cam?a=1", True, 5, 5) as (url, options):
+        assert url in ("rtsp://cam:secret@127.0.0.1/cam?a=1", "rtsp://cam:secret@[::1]/cam?a=1")
+        assert options == {}
+    with pinned_source("rtmp://localhost:1936/live/key", True, 5, 5) as (url, options):
+        assert url in ("rtmp://127.0.0.1:1936/live/key", "rtmp://[::1]:1936/live/key")
+
+
+def test_a_private_rtsp_source_is_refused_before_ffmpeg_opens_it() -> None:
+    with pytest.raises(InvalidParametersError, match="non-public"):
+        with pinned_source("rtsps://localhost/cam", False, 5, 5):
+            pass

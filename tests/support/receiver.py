@@ -1,10 +1,13 @@
-"""A real HTTP webhook receiver for tests: records each delivery; can fail on purpose."""
+"""Real HTTP servers for tests: a webhook receiver that records each delivery and can fail on
+purpose, a redirecting server, and a static file server."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -83,6 +86,36 @@ class RedirectingServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class FileServer:
+    """Serves a folder over plain HTTP (no range requests, as python -m http.server) on `host`
+    (any loopback address) and `port` (0: any); counts each path's requests."""
+
+    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.hits: dict[str, int] = {}
+        outer = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
+                super().do_GET()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

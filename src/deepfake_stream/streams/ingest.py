@@ -8,14 +8,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import av
 
+from ..config import LimitSettings
 from ..errors import InvalidParametersError
 from ..media import VideoPicture, upright_rotation
+from .remote import HTTP_SCHEMES, SourceError, http_source
 from .session import StreamSession
 from .sources import SCHEMES, pinned_source
 
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 # How long opening a source or waiting for its next packet may take (seconds).
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 30.0
+DEFAULT_SPOOL_BYTES = LimitSettings().max_bytes
 
 
 class StreamReader:
@@ -36,11 +40,15 @@ class StreamReader:
         on_end: Callable[[str], None],
         as_live: bool | None = None,
         allow_private: bool = True,
+        max_spool_bytes: int = DEFAULT_SPOOL_BYTES,
     ) -> None:
         self.source = source
         # A URL a caller gave is pinned and checked when opened; the operator's own sources
         # (the watch command, files) are not.
         self.allow_private = allow_private
+        # An HTTP(S) file of known size up to this is kept on disk as it is read, so that it can
+        # be seeked in (limits.max_bytes, the largest upload).
+        self.max_spool_bytes = max_spool_bytes
         self.session = session
         self._on_end = on_end
         self._as_live = as_live
@@ -59,7 +67,7 @@ class StreamReader:
         reason = "source ended"
         try:
             self._read()
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, SourceError, OSError) as exc:  # OSError: TLS, connections
             reason = f"source error: {exc}"
             log.warning("stream %s: %s", self.session.stream_id, reason)
         except InvalidParametersError as exc:  # the source now resolves to a private address
@@ -72,15 +80,25 @@ class StreamReader:
             reason = "stopped"
         self._on_end(reason)
 
-    def _read(self) -> None:
-        source, options = (
-            pinned_source(self.source, self.allow_private)
-            if isinstance(self.source, str) and urlsplit(self.source).scheme in SCHEMES
-            else (str(self.source), {})
+    def _open(self, stack: ExitStack) -> av.container.InputContainer:
+        source = self.source
+        scheme = urlsplit(source).scheme if isinstance(source, str) else ""
+        if scheme in HTTP_SCHEMES:
+            return stack.enter_context(
+                http_source(str(source), self.allow_private, self.max_spool_bytes, READ_TIMEOUT_S)
+            )
+        url, options = str(source), dict[str, str]()
+        if scheme in SCHEMES:
+            url, options = stack.enter_context(
+                pinned_source(url, self.allow_private, OPEN_TIMEOUT_S, READ_TIMEOUT_S)
+            )
+        return stack.enter_context(
+            av.open(url, mode="r", options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
         )
-        with av.open(
-            source, mode="r", options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)
-        ) as container:
+
+    def _read(self) -> None:
+        with ExitStack() as stack:
+            container = self._open(stack)
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             # Files play at their own pace; live sources (no duration) as they come.

@@ -73,6 +73,7 @@ class StreamRegistry:
             running.session,
             on_end=lambda reason: self.stop(stream_id, reason),
             allow_private=self.settings.webhooks.allow_private,
+            max_spool_bytes=self.settings.limits.max_bytes,
         )
         running.reader.start()
         return running

@@ -67,7 +67,7 @@ def watch(
         session.close(reason)
         ended.set()
 
-    reader = StreamReader(source, session, on_end=on_end)
+    reader = StreamReader(source, session, on_end=on_end, max_spool_bytes=settings.limits.max_bytes)
     alerts = 0
     reader.start()
     try:
