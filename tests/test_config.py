@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,14 +12,17 @@ from deepfake_stream.config import AnalysisOptions, SamplingSettings, Settings, 
 from deepfake_stream.detection.engine import check_devices
 from deepfake_stream.errors import ConfigError, DeviceUnavailableError
 
-CONFIGS = Path(__file__).parent.parent / "configs"
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_loads(path: Path) -> None:
     settings = load_settings(path)
     assert isinstance(settings, Settings)
-    assert not any(str(value).startswith("/") for value in (settings.model.onnx_cache_dir,))
+    # Relative paths in the file are the project home's (this checkout), not the caller's.
+    assert settings.model.onnx_cache_dir.is_relative_to(REPO)
+    assert settings.model.weights is None or settings.model.weights.is_file()
 
 
 def test_backends_are_chosen_by_config_files() -> None:
@@ -85,3 +92,69 @@ def test_analysis_options_override_only_what_they_give() -> None:
     stored = {**AnalysisOptions(segments=3).overrides(), "url": "https://example.com/a.mp4"}
     assert AnalysisOptions.from_stored(stored) == AnalysisOptions(segments=3)
     assert AnalysisOptions().sampling(configured) == configured
+
+
+def test_relative_paths_resolve_against_the_home_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("DFS_")]:
+        monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    (home / "configs").mkdir(parents=True)
+    (home / "configs" / "default.yaml").write_text(
+        "model: {weights: weights/mine.json}\nfusion: {manifest: weights/fusion.json}\n"
+        "database: {url: 'sqlite:///state/jobs.db'}\nserver: {upload_dir: uploads}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DFS_HOME", str(home))
+    settings = load_settings()  # the home's configs/default.yaml
+    assert settings.model.weights == home / "weights" / "mine.json"
+    assert settings.fusion.manifest == home / "weights" / "fusion.json"
+    assert settings.model.onnx_cache_dir == home / ".cache" / "onnx"  # a default, at home too
+    assert settings.storage.media_dir == home / "data" / "media"
+    assert settings.server.upload_dir == home / "uploads"
+    assert settings.database.url == f"sqlite:///{home}/state/jobs.db"
+    # Absolute paths, other databases and the environment's overrides keep their meaning.
+    monkeypatch.setenv("DFS_DATABASE__URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("DFS_MODEL__WEIGHTS", "/srv/w.json")
+    settings = load_settings()
+    assert settings.database.url == "postgresql+psycopg://u@h/db"
+    assert settings.model.weights == Path("/srv/w.json")
+    # Without DFS_HOME, the home is this checkout, wherever the command runs.
+    monkeypatch.delenv("DFS_HOME")
+    monkeypatch.delenv("DFS_MODEL__WEIGHTS")
+    assert load_settings().model.weights == REPO / "weights" / "srm-lite0-wild.json"
+
+
+def _command(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "deepfake-stream"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DFS_")}
+    return subprocess.run(
+        [str(script), *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_cli_works_from_any_directory(
+    tmp_path: Path, fixtures: Path, settings: Settings
+) -> None:
+    cache = {"DFS_MODEL__ONNX_CACHE_DIR": str(settings.model.onnx_cache_dir)}
+    done = _command("analyze", "--json", str(fixtures / "photo.jpg"), cwd=tmp_path, env=cache)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"]["weights_name"] == "srm-lite0-wild" and result["verdict"] != "error"
+    assert list(tmp_path.iterdir()) == []  # nothing written where the command ran
+
+
+def test_migrations_are_quiet_unless_the_schema_changes(tmp_path: Path) -> None:
+    database = {"DFS_DATABASE__URL": f"sqlite:///{tmp_path}/jobs.db"}
+    first = _command("keys", "list", cwd=tmp_path, env=database)
+    assert first.returncode == 0
+    (line,) = first.stderr.splitlines()  # one line: the schema was made
+    assert "database schema migrated from nothing to" in line
+    again = _command("keys", "list", cwd=tmp_path, env=database)
+    assert again.returncode == 0 and again.stderr == ""

@@ -2,9 +2,14 @@
 
 Priority, highest first: environment variables (``DFS_<SECTION>__<FIELD>``, e.g.
 ``DFS_MODEL__DEVICE=cuda``), then the YAML file, then the defaults below. The YAML file is
-chosen with ``--config`` or ``DFS_CONFIG``; without either, ``configs/default.yaml`` is used
-when it exists. Relative paths are relative to the working directory, so configs stay free of
-absolute paths.
+chosen with ``--config`` or ``DFS_CONFIG``; without either, the project home's
+``configs/default.yaml`` is used when it exists.
+
+Relative paths (weights, caches, media, a SQLite file), wherever they are set, are relative to
+the project home, never to the working directory, so that every command works from anywhere
+and configs stay free of absolute paths. The home is ``DFS_HOME`` when set (the image sets
+``/app``), else the checkout this package runs from (the folder holding ``configs/`` and
+``weights/``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .errors import ConfigError
 
 CONFIG_ENV_VAR = "DFS_CONFIG"
-DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
+HOME_ENV_VAR = "DFS_HOME"
+# src/deepfake_stream/config.py -> the checkout's root, for a source or editable install.
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_NAME = Path("configs/default.yaml")
+SQLITE_PREFIX = "sqlite:///"
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
@@ -31,7 +40,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# The trained release in weights/ (relative to the working directory, like every path here).
+# The trained release in weights/ (relative to the project home, like every path here).
 SHIPPED_WEIGHTS = Path("weights/srm-lite0-wild.json")
 
 
@@ -348,18 +357,58 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+def project_home() -> Path:
+    """The folder relative paths are resolved against: $DFS_HOME, else this checkout."""
+    from_env = os.environ.get(HOME_ENV_VAR)
+    return Path(from_env).expanduser().resolve() if from_env else CHECKOUT_ROOT
+
+
 def resolve_config_path(explicit: str | Path | None = None) -> Path | None:
-    """The config file to load: explicit argument, then $DFS_CONFIG, then the default file."""
+    """The config file to load: explicit argument, then $DFS_CONFIG, then the home's default
+    file. A path given on the command line or in $DFS_CONFIG is the caller's, relative to
+    where they are."""
     if explicit:
         return Path(explicit)
     from_env = os.environ.get(CONFIG_ENV_VAR)
     if from_env:
         return Path(from_env)
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    default = project_home() / DEFAULT_CONFIG_NAME
+    return default if default.exists() else None
+
+
+def at_home(settings: Settings, home: Path) -> Settings:
+    """`settings` with every relative path resolved against `home`."""
+
+    def at(path: Path | None) -> Path | None:
+        return path if path is None or path.is_absolute() else home / path
+
+    def sqlite_at(url: str) -> str:
+        file = url.removeprefix(SQLITE_PREFIX)
+        if not url.startswith(SQLITE_PREFIX) or not file or file.startswith((":", "/")):
+            return url  # another database, in memory, or already absolute
+        return f"{SQLITE_PREFIX}{home / file}"
+
+    model, server = settings.model, settings.server
+    return settings.model_copy(
+        update={
+            "model": model.model_copy(
+                update={"weights": at(model.weights), "onnx_cache_dir": at(model.onnx_cache_dir)}
+            ),
+            "fusion": settings.fusion.model_copy(update={"manifest": at(settings.fusion.manifest)}),
+            "server": server.model_copy(update={"upload_dir": at(server.upload_dir)}),
+            "database": settings.database.model_copy(
+                update={"url": sqlite_at(settings.database.url)}
+            ),
+            "storage": settings.storage.model_copy(
+                update={"media_dir": at(settings.storage.media_dir)}
+            ),
+        }
+    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Build Settings from a YAML file (see resolve_config_path) and the environment."""
+    """Build Settings from a YAML file (see resolve_config_path) and the environment, with
+    relative paths resolved against the project home."""
     config_path = resolve_config_path(path)
     data: dict[str, Any] = {}
     if config_path is not None:
@@ -373,6 +422,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError(f"config file {config_path} must hold a mapping at the top level")
         data = loaded
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValueError as exc:
         raise ConfigError(f"invalid configuration ({config_path or 'defaults'}): {exc}") from exc
+    return at_home(settings, project_home())

@@ -4,6 +4,7 @@ model cards workers publish. Feature stores (jobs.store) build on Database."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,12 +14,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, event, select, update
 from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 # SQLite waits this long for another process's write lock instead of failing at once.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -115,14 +120,20 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent): one log line when the
+    schema changed, nothing when it was current (logs.configure_logging quiets Alembic)."""
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("deepfake_stream") / "migrations")
     )
+    head = ScriptDirectory.from_config(config).get_current_head()
     with engine.begin() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:
+            return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    log.info("database schema migrated from %s to %s", current or "nothing", head)
 
 
 class Database:

@@ -75,3 +75,6 @@ def configure_logging(level: str = "info", fmt: Literal["json", "text"] = "json"
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces every plugin and migration step at INFO on each start; migrate() logs
+    # one line when the schema changes, and Alembic's warnings and errors still come through.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

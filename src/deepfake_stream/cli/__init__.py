@@ -1,13 +1,7 @@
 """The deepfake-stream command: analyze, serve, worker, keys, webhooks, info, eval, calibrate,
 data import, train, fuse, export-onnx, bench.
 
-Exit codes:
-  0  success (and, with --fail-on-fake, no file was judged fake)
-  1  unexpected internal error
-  2  usage error (bad arguments)
-  3  configuration or model error (bad config, missing device, weights that fail their check)
-  4  at least one input could not be analysed (missing, corrupt, unsupported, too large)
-  5  --fail-on-fake was given and at least one file was judged fake
+Exit codes: one table for every command (common.EXIT_CODES), errors mapped by exit_code_for.
 """
 
 from __future__ import annotations
@@ -17,10 +11,18 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..config import Settings, load_settings
-from ..errors import ConfigError, WeightsError
+from ..errors import DeepfakeStreamError
 from ..logs import configure_logging
 from . import service, training
-from .common import EXIT_CONFIG, EXIT_FAKE, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from .common import (
+    EXIT_CONFIG,
+    EXIT_FAKE,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code_for,
+)
 from .parser import build_parser
 
 __all__ = [
@@ -66,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("serve", "worker"):
             configure_logging(settings.server.log_level, settings.server.log_format)
         return SERVICE_COMMANDS[args.command](args, settings)
-    except (ConfigError, WeightsError) as exc:
+    except DeepfakeStreamError as exc:
         print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         return EXIT_INTERNAL

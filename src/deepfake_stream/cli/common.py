@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..errors import (
+    ConfigError,
+    DeepfakeStreamError,
+    InvalidParametersError,
+    MediaError,
+    WeightsError,
+)
 
 if TYPE_CHECKING:
     from ..pipeline import Analyzer
@@ -20,6 +27,26 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_INPUT = 4
 EXIT_FAKE = 5
+# The one table of exit codes, for every command (the --help epilog and README print it).
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "unexpected internal error",
+    EXIT_USAGE: "usage error (bad arguments or parameters)",
+    EXIT_CONFIG: "configuration or model error (bad config, missing device or weights)",
+    EXIT_INPUT: "an input could not be analysed (missing, corrupt, unsupported, too large)",
+    EXIT_FAKE: "--fail-on-fake or --fail-on-alert was given and a fake or alert was found",
+}
+
+
+def exit_code_for(error: DeepfakeStreamError) -> int:
+    """The exit code of an error, whichever command raised it."""
+    if isinstance(error, ConfigError | WeightsError):
+        return EXIT_CONFIG
+    if isinstance(error, MediaError):
+        return EXIT_INPUT
+    if isinstance(error, InvalidParametersError):
+        return EXIT_USAGE
+    return EXIT_INTERNAL
 
 
 def is_folder(path: Path) -> bool:

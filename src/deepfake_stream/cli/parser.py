@@ -6,24 +6,28 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
-from .common import EXIT_FAKE
+from ..config import project_home
+from .common import EXIT_CODES, EXIT_FAKE
 
-DEFAULT_BENCH_MEDIA = Path("../shared/media")
+# The team's shared media, beside the checkout.
+DEFAULT_BENCH_MEDIA = project_home().parent / "shared" / "media"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepfake-stream",
         description="Tell whether images or videos show a manipulated (deepfake) face.",
-        epilog="Exit codes: 0 ok, 1 internal error, 2 usage, 3 config/model error, "
-        "4 input could not be analysed, 5 fake found (with --fail-on-fake).",
+        epilog="Exit codes, the same for every command: "
+        + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
-            "--config", "-c", help="YAML config (default: $DFS_CONFIG, else configs/default.yaml)"
+            "--config",
+            "-c",
+            help="YAML config (default: $DFS_CONFIG, else the project home's configs/default.yaml)",
         )
         return sub
 

@@ -134,14 +134,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
 def watch(args: argparse.Namespace, settings: Settings) -> int:
     from ..streams.watch import watch as watch_stream
 
-    try:
-        alerts = watch_stream(settings, args.source, args.json, args.scores)
-    except MediaError as exc:
-        print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_INPUT
-    except DeepfakeStreamError as exc:
-        print(f"deepfake-stream: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE
+    alerts = watch_stream(settings, args.source, args.json, args.scores)  # errors: main()
     return EXIT_FAKE if args.fail_on_alert and alerts else EXIT_OK
 
 

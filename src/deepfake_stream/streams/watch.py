@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..config import Settings
-from ..errors import InvalidParametersError
+from ..errors import InvalidParametersError, MediaError
 from .ingest import StreamReader
 from .session import Event, StreamSession
 from .sources import SCHEMES
@@ -58,7 +58,7 @@ def watch(
         if source.split("://", 1)[0] not in SCHEMES:
             raise InvalidParametersError(f"unsupported stream url {source}")
     elif not Path(source).is_file():
-        raise InvalidParametersError(f"no such file: {source}")
+        raise MediaError(f"no such file: {source}")
     analyzer = Analyzer(settings)
     session = StreamSession(uuid.uuid4().hex, analyzer, settings.streams, source)
     ended = threading.Event()
