@@ -80,7 +80,11 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
         with connect(ws_url(client)) as socket:
             started = json.loads(socket.recv(timeout=EVENT_TIMEOUT_S))
             assert started["type"] == "started" and started["v"] == "2.0"
-            for time_s, image in frames:  # as fast as possible: most frames are not due
+            # The first frame, analysed before anything else is sent: waiting on its event
+            # rather than on time keeps a loaded machine from dropping it for a later one.
+            socket.send(struct.pack(">d", frames[0][0]) + frames[0][1])
+            first_events = read_until(socket, "scores")
+            for time_s, image in frames[1:]:  # as fast as possible: most frames are not due
                 socket.send(struct.pack(">d", time_s) + image)
             last_time = frames[-1][0]
             # Not due yet (the sampler ignores it), and not backwards: counted, never decoded.
@@ -90,7 +94,7 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
             # Times that are no times: not finite, negative, absurd, going backwards.
             for bad_time in (math.nan, math.inf, -7.02e307, 1e300, last_time - 1.0):
                 socket.send(struct.pack(">d", bad_time) + image)
-            events = []
+            events = first_events
             deadline = time.monotonic() + EVENT_TIMEOUT_S
             while time.monotonic() < deadline and not (
                 sum(e["type"] == "scores" for e in events) >= 2
@@ -98,7 +102,8 @@ def test_a_websocket_stream_scores_people_and_reports_drops(
                 and sum(e.get("code") == "invalid_parameters" for e in events) >= 1
             ):
                 events.append(json.loads(socket.recv(timeout=EVENT_TIMEOUT_S)))
-            socket.send('{"type":"close"}')
+            # JSON, not bytes: any spacing closes the stream.
+            socket.send('{ "type" : "close" }\n')
             events += read_until(socket, "ended")
         stream_id = started["stream"]
         assert client.get(f"/v1/streams/{stream_id}").status_code == 404  # gone once closed

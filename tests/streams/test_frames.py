@@ -20,6 +20,7 @@ from deepfake_stream.streams.frames import (
     MAX_FRAME_TIME_S,
     FrameClock,
     decode_frame,
+    parse_client_text,
     parse_frame_message,
 )
 
@@ -67,3 +68,25 @@ def test_a_streams_frame_times_are_finite_sane_and_never_go_backwards() -> None:
         with pytest.raises(InvalidFrameTimeError):
             clock.check(bad)
     assert clock.last_s == 1.7e9  # a refused time leaves the clock where it was
+
+
+@pytest.mark.parametrize(
+    "text", ['{"type":"close"}', '{ "type": "close" }\n', '{"type": "close", "reason": "done"}']
+)
+def test_a_close_message_is_json_whatever_its_spacing(text: str) -> None:
+    assert parse_client_text(text).type == "close"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hello", "must be a JSON object with a type"),
+        ('["close"]', "must be a JSON object with a type"),
+        ('{"kind": "close"}', "must be a JSON object with a type"),
+        ('{"type": "pause"}', "unknown message type 'pause'"),
+    ],
+)
+def test_other_text_messages_say_what_is_accepted(text: str, expected: str) -> None:
+    with pytest.raises(InvalidParametersError, match=expected) as refused:
+        parse_client_text(text)
+    assert '{"type": "close"}' in refused.value.message

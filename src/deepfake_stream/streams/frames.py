@@ -1,6 +1,7 @@
-"""A client's frame message on WS /v1/streams: an 8-byte big-endian float64 (the frame's stream
-time in seconds), then a JPEG, PNG, WebP or BMP image. The image is decoded only when the
-session's sampler keeps the frame."""
+"""A client's messages on WS /v1/streams. A frame is a binary message: an 8-byte big-endian
+float64 (the frame's stream time in seconds), then a JPEG, PNG, WebP or BMP image, decoded only
+when the session's sampler keeps the frame. A text message is a JSON object with a `type`; the
+one type today is `close` (end the stream, as closing the socket does)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import struct
 from collections.abc import Callable
 from functools import partial
 
+from pydantic import BaseModel, ValidationError
+
 from ..config import LimitSettings
 from ..errors import InvalidFrameTimeError, InvalidParametersError, UnsupportedMediaTypeError
 from ..media import SNIFF_BYTES, ImagePicture, MediaKind, decode_image, sniff
 
 TIMESTAMP = struct.Struct(">d")
+CLIENT_MESSAGE_TYPES = ("close",)
 # No stream runs this long: a larger time is bytes that were never a time (seconds since the
 # Unix epoch are well within it).
 MAX_FRAME_TIME_S = 1e12
@@ -58,3 +62,25 @@ def parse_frame_message(
     (time_s,) = TIMESTAMP.unpack_from(data)
     clock.check(time_s)
     return time_s, partial(decode_frame, data[TIMESTAMP.size :], limits)
+
+
+class ClientMessage(BaseModel):
+    """A text message from the client: JSON, any spacing, other fields ignored."""
+
+    type: str
+
+
+def parse_client_text(text: str) -> ClientMessage:
+    """The client's text message, or InvalidParametersError saying what is accepted."""
+    accepted = ", ".join(f'{{"type": "{kind}"}}' for kind in CLIENT_MESSAGE_TYPES)
+    try:
+        message = ClientMessage.model_validate_json(text)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise InvalidParametersError(
+            f"a text message must be a JSON object with a type ({accepted}): {problem}; "
+            "frames go as binary messages: float64 time, then the image"
+        ) from exc
+    if message.type not in CLIENT_MESSAGE_TYPES:
+        raise InvalidParametersError(f"unknown message type {message.type[:40]!r}: {accepted}")
+    return message

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ...errors import DeepfakeStreamError
 from ...network import check_public_url
-from ...streams.frames import FrameClock, parse_frame_message
+from ...streams.frames import FrameClock, parse_client_text, parse_frame_message
 from ...streams.sources import SCHEMES
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
@@ -187,15 +187,11 @@ async def stream_socket(websocket: WebSocket) -> None:
                     if message["type"] == "websocket.disconnect":
                         break
                     data = message.get("bytes")
-                    if data is None:
-                        if (message.get("text") or "").strip() == '{"type":"close"}':
-                            break
-                        session.report_error(
-                            "invalid_parameters",
-                            "send frames as binary messages: float64 time, then the image",
-                        )
-                        continue
                     try:
+                        if data is None:
+                            if parse_client_text(message.get("text") or "").type == "close":
+                                break
+                            continue
                         time_s, picture = parse_frame_message(data, limits, clock)
                     except DeepfakeStreamError as exc:
                         session.report_error(exc.code, exc.message)
