@@ -7,8 +7,8 @@ import itertools
 import logging
 import queue
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +59,7 @@ class BackgroundScoring:
         self._position: dict[int, int] = {}  # id(face) -> its index among all scored crops
         self._faces: list[Face] = []  # keeps every scored face alive while its id() is a key
         self._pending: list[Future[tuple[CropScores, float]]] = []  # (scores, seconds taken)
+        self._sizes: list[int] = []  # crops in each pending batch
 
     def submit(self, faces_per_frame: list[list[Face]]) -> None:
         faces = [face for frame_faces in faces_per_frame for face in frame_faces]
@@ -68,6 +69,7 @@ class BackgroundScoring:
             self._position[id(face)] = len(self._faces)
             self._faces.append(face)
         crops = np.stack([face.crop for face in faces])
+        self._sizes.append(len(faces))
         self._pending.append(self._executor.submit(self._timed, crops))
 
     def _timed(self, crops: np.ndarray) -> tuple[CropScores, float]:
@@ -77,6 +79,16 @@ class BackgroundScoring:
     def wait(self) -> None:
         """Let the submitted batches finish (when an analysis is abandoned, too)."""
         wait(self._pending)
+
+    def counts(self) -> tuple[int, int]:
+        """(crops scored, crops submitted) so far."""
+        scored = sum(size for size, f in zip(self._sizes, self._pending, strict=True) if f.done())
+        return scored, len(self._faces)
+
+    def finishing(self) -> Iterator[tuple[int, int]]:
+        """(crops scored, crops submitted) as each batch still running finishes."""
+        for _ in as_completed(self._pending):
+            yield self.counts()
 
     @property
     def busy_seconds(self) -> float:
@@ -234,26 +246,42 @@ class Analyzer:
         decode_finished = [started]
 
         decoded = itertools.count(1)
+        wanted_frames = [0]  # how many frames the decoder will deliver, once it knows
 
         def on_frame(frame: SampledFrame, wanted: int) -> None:
+            wanted_frames[0] = wanted
             arrivals.put(frame)
             if on_progress is not None:  # the queue's size shrinks as detection takes frames
                 on_progress("decode", next(decoded), wanted)
 
         def decode() -> LoadedMedia:
             try:
-                return load_media(
+                media = load_media(
                     path, self.settings.limits, sampling, on_frame, deadline, media_type
                 )
+                # Fewer frames than asked for (a short video): these are all there will be.
+                wanted_frames[0] = len(media.frames)
+                if on_progress is not None:
+                    on_progress("decode", len(media.frames), len(media.frames))
+                return media
             finally:
                 decode_finished[0] = time.perf_counter()
                 arrivals.put(None)
 
         decoding = self._decoders.submit(decode)
         scoring = BackgroundScoring(self._classifiers, self.score_crops)
+        detected = [0]
+
+        def on_batch(faces_per_frame: list[list[Face]]) -> None:
+            scoring.submit(faces_per_frame)
+            detected[0] += len(faces_per_frame)
+            if on_progress is not None:  # the stages overlap: each is reported as it moves
+                on_progress("detect", detected[0], max(wanted_frames[0], detected[0]))
+                on_progress("classify", *scoring.counts())
+
         try:
             faces_per_frame, detect_seconds = self._detect_as_decoded(
-                arrivals, short_side, deadline, scoring.submit
+                arrivals, short_side, deadline, on_batch
             )
         finally:  # detection timed out: the decoder stops at its next check of the deadline
             wait([decoding])
@@ -272,6 +300,9 @@ class Analyzer:
             for frame_index, (faces, ids) in enumerate(zip(faces_per_frame, tracks, strict=True))
             for face, track_id in zip(faces, ids, strict=True)
         ]
+        if on_progress is not None:
+            for scored, submitted in scoring.finishing():
+                on_progress("classify", scored, submitted)
         scores = scoring.scores_of([face for _, _, face in flat], self.branches)
         if on_progress is not None:
             on_progress("classify", len(flat), len(flat))

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -283,3 +284,28 @@ def test_a_worker_killed_mid_job_loses_nothing(
                 process.wait(timeout=60)
         queue.close()
         store.close()
+
+
+def test_a_running_job_reports_its_stages_and_progress_as_they_move(
+    harness: Harness, fixtures: Path
+) -> None:
+    job_id = harness.submit(
+        fixtures / "two_people_2s.mp4", options={"segments": 16, "frames_per_segment": 4}
+    )
+    seen: list[tuple[str | None, float]] = []
+    running = threading.Thread(target=harness.runner.run, args=(job_id,))
+    running.start()
+    while running.is_alive():
+        job = harness.store.get_job(job_id)
+        assert job is not None
+        if job.status == JobStatus.RUNNING and (job.stage, job.progress) not in seen:
+            seen.append((job.stage, job.progress))
+        time.sleep(0.02)
+    running.join()
+    job = harness.store.get_job(job_id)
+    assert job is not None and job.status == JobStatus.SUCCEEDED and job.progress == 1.0
+    progress = [fraction for _, fraction in seen]
+    assert progress == sorted(progress)
+    # Written as it moves (at most every 0.5 s): several values inside the run, not 0 -> 1.
+    assert len([p for p in progress if 0.0 < p < 1.0]) >= 2, seen
+    assert {"decode", "detect"} <= {stage for stage, _ in seen}, seen

@@ -17,6 +17,7 @@ from ..errors import (
     MediaError,
     WeightsError,
 )
+from ..progress import ProgressFold
 
 if TYPE_CHECKING:
     from ..pipeline import Analyzer
@@ -67,15 +68,15 @@ def quiet_analyzer(settings: Settings) -> Analyzer:
 def progress_bar(name: str) -> Callable[[str, int, int], None]:
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=name, unit="frame", leave=False, file=sys.stderr)
+    bar = tqdm(total=100, desc=name, unit="%", leave=False, file=sys.stderr, mininterval=0.2)
+    fold = ProgressFold()
 
     def update(stage: str, done: int, total: int) -> None:
-        bar.set_postfix_str(stage)
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.n = done
+        waiting_on, fraction = fold.update(stage, done, total)
+        bar.set_postfix_str(waiting_on or "")
+        bar.n = round(fraction * 100)
         bar.refresh()
-        if stage == "classify":
+        if fraction >= 1.0:
             bar.close()
 
     return update

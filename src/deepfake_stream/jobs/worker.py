@@ -18,6 +18,7 @@ from ..logs import job_id as job_id_context
 from ..metrics import JOBS_ENDED, observe_analysis
 from ..network import check_public_url
 from ..pipeline import Analyzer
+from ..progress import ProgressFold
 from .queue import JobQueue
 from .storage import MediaStore
 from .store import JobRow, JobStatus, JobStore, WebhookState
@@ -41,13 +42,16 @@ def new_worker_id() -> str:
 
 class _Lease:
     """Renews a running job's lease on a thread of its own while the analysis runs, and
-    carries the analysis' progress to the store."""
+    carries the analysis' progress (progress.ProgressFold) to the store as it moves, at most
+    every PROGRESS_WRITE_INTERVAL_S."""
+
+    PROGRESS_WRITE_INTERVAL_S = 0.5
 
     def __init__(self, store: JobStore, job_id: str, worker: str, lease_s: float) -> None:
         self.store, self.job_id, self.worker, self.lease_s = store, job_id, worker, lease_s
-        self.stage: str | None = None
-        self.progress = 0.0
+        self.progress = ProgressFold()
         self.lost = threading.Event()
+        self._moved = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._keep, name="dfs-lease", daemon=True)
 
@@ -57,25 +61,27 @@ class _Lease:
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
+        self._moved.set()
         self._thread.join()
 
     def _keep(self) -> None:
-        while not self._stop.wait(min(self.lease_s / 3, 2.0)):
-            if not self.store.renew(
-                self.job_id, self.worker, self.lease_s, self.stage, self.progress
-            ):
+        while True:
+            self._moved.wait(min(self.lease_s / 3, 2.0))
+            if self._stop.is_set():
+                return
+            self._moved.clear()
+            stage, fraction = self.progress.stage, self.progress.fraction
+            if not self.store.renew(self.job_id, self.worker, self.lease_s, stage, fraction):
                 self.lost.set()
                 return
-
-    # Stages in the order the analysis passes them, and each one's share of the work.
-    STAGES = {"decode": (0.0, 0.4), "detect": (0.4, 0.8), "classify": (0.8, 1.0)}
+            if self._stop.wait(self.PROGRESS_WRITE_INTERVAL_S):
+                return
 
     def on_progress(self, stage: str, done: int, total: int) -> None:
         if self.lost.is_set():
             raise JobCancelled(self.job_id)
-        start, end = self.STAGES.get(stage, (0.0, 1.0))
-        self.stage = stage
-        self.progress = round(start + (end - start) * (done / total if total else 1.0), 3)
+        self.progress.update(stage, done, total)
+        self._moved.set()
 
 
 class JobRunner:
