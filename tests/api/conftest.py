@@ -18,7 +18,8 @@ from support.api_client import (
 
 @pytest.fixture(scope="module")
 def upload_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("uploads")
+    """Not there yet: only an upload makes it, so a test can tell that uploads land in it."""
+    return tmp_path_factory.mktemp("uploads") / "incoming"
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from deepfake_stream.jobs.store import JobStore
 from deepfake_stream.network import verify
 from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
+from support.api_client import assert_no_server_path
 from support.jobs import queued_job
 from support.live import live_server
 from support.processes import free_port, listening
@@ -90,6 +91,23 @@ def test_bad_media_ends_failed_with_a_json_error(client: httpx.Client, fixtures:
     ended = wait_until_ended(client, response.json()["id"])
     assert ended["status"] == "failed"
     assert ended["error"]["code"] == "corrupt_media" and ended["result"] is None
+
+
+def test_a_failed_jobs_error_names_no_server_path(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    """A job's media waits as storage.media_dir/<job id>: FFmpeg's error used to end with it."""
+    configured_here = configured(settings, tmp_path)
+    with live_server(configured_here, analyzer) as client:
+        response = upload(client, fixtures / "truncated.mp4")
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        ended = wait_until_ended(client, job_id)
+        listed = client.get("/v1/jobs", params={"status": "failed"}).text
+    assert ended["status"] == "failed" and ended["error"]["code"] == "corrupt_media"
+    for text in (str(ended), listed):
+        assert_no_server_path(text, configured_here.storage.media_dir, tmp_path)
+        assert f"/{job_id}" not in text  # the media file's name
 
 
 def test_idempotency_key_returns_the_first_job(client: httpx.Client, fixtures: Path) -> None:

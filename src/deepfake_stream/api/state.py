@@ -161,11 +161,13 @@ class ServiceState:
                 self.analyzer = await anyio.to_thread.run_sync(Analyzer, self.settings)
                 log.info("model loaded: %s", self.analyzer.model.weights_name)
             except DeepfakeStreamError as exc:
-                self.load_error = exc.message
+                # The message names files on this server (the weights' path): the log has it,
+                # and every client of /readyz and /v1 gets the code.
+                self.load_error = f"{exc.code}; see the service log"
                 log.error("model failed to load: %s", exc.message)
                 return
             except Exception as exc:  # a broken install must show in /readyz, not kill silently
-                self.load_error = f"{type(exc).__name__}: {exc}"
+                self.load_error = f"{type(exc).__name__}; see the service log"
                 log.exception("model failed to load")
                 return
         if self.store is not None:

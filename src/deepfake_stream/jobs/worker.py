@@ -175,7 +175,9 @@ class JobRunner:
                 return JobStatus.FAILED, None, (exc.code, exc.message)
             except Exception as exc:  # a bug must fail the job, not leave it running forever
                 log.exception("job %s failed", job.id)
-                return JobStatus.FAILED, None, ("internal_error", f"{type(exc).__name__}: {exc}")
+                # Its text (a file's path, say) is for the log: the job's client reads this one.
+                message = f"internal error ({type(exc).__name__}); see the service log"
+                return JobStatus.FAILED, None, ("internal_error", message)
             if lease.lost.is_set():
                 return JobStatus.CANCELLED, None, None
         observe_analysis(result)

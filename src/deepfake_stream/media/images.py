@@ -16,6 +16,7 @@ from ..errors import (
 )
 from .loaded import LoadedMedia, MediaInfo, SampledFrame
 from .pictures import ImagePicture
+from .reasons import decoder_reason
 from .sniff import MediaKind, MediaType
 
 
@@ -40,9 +41,13 @@ def decode_image(
                 rgb = np.asarray(upright.convert("RGB"))
                 rotation = _exif_rotation(image)
     except Image.DecompressionBombError as exc:
-        raise TooManyPixelsError(f"image rejected as a decompression bomb: {exc}") from exc
+        raise TooManyPixelsError(
+            f"image rejected as a decompression bomb: {decoder_reason(exc)}"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMediaError(f"cannot decode {media_type.format} image: {exc}") from exc
+        raise CorruptMediaError(
+            f"cannot decode {media_type.format} image: {decoder_reason(exc)}"
+        ) from exc
     return ImagePicture(rgb), rotation
 
 

@@ -23,6 +23,7 @@ from ..errors import (
 )
 from .loaded import FrameCallback, LoadedMedia, MediaInfo, SampledFrame
 from .pictures import VideoPicture
+from .reasons import decoder_reason
 from .sniff import MediaKind, MediaType
 
 # Decode only reference frames when fewer than 1 in this many frames is wanted: about twice
@@ -63,7 +64,9 @@ def sample_video(
     try:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise CorruptMediaError(f"cannot open {media_type.format} video: {exc}") from exc
+        raise CorruptMediaError(
+            f"cannot open {media_type.format} video: {decoder_reason(exc)}"
+        ) from exc
     with container:
         if not container.streams.video:
             if container.streams.audio:
@@ -159,7 +162,7 @@ def _duration_by_demuxing(
                 end = packet.pts + (packet.duration or 0)
                 last = max(last, float(end * packet.time_base))
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"cannot read the video: {exc}") from exc
+        raise CorruptMediaError(f"cannot read the video: {decoder_reason(exc)}") from exc
     return last - start_time
 
 
@@ -168,7 +171,7 @@ def _rewind(container: av.container.InputContainer, media_type: MediaType) -> No
         container.seek(0)
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(
-            f"cannot return to the start of the {media_type.format} video: {exc}"
+            f"cannot return to the start of the {media_type.format} video: {decoder_reason(exc)}"
         ) from exc
 
 
@@ -249,14 +252,14 @@ def _decode_targets(
             try:
                 container.seek(int((target + start_time) / time_base), stream=stream)
             except av.error.FFmpegError as exc:  # decode on from where we are instead
-                problems.append(f"seeking to {target:.1f} s failed: {exc}")
+                problems.append(f"seeking to {target:.1f} s failed: {decoder_reason(exc)}")
             else:
                 frames = _frames_from(container, stream)
                 previous = None
         try:
             frame = next(frames, None)
         except av.error.FFmpegError as exc:
-            problems.append(f"decoding stopped early: {exc}")
+            problems.append(f"decoding stopped early: {decoder_reason(exc)}")
             frame = None
         if frame is None:  # end of stream: the last frame covers the remaining targets
             if previous is not None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -19,6 +20,7 @@ from deepfake_stream.pipeline import Analyzer
 from support.api_client import (
     SMALL_LIMIT,
     assert_box_inside,
+    assert_no_server_path,
     error_message,
     multipart,
     ok_result,
@@ -28,6 +30,8 @@ from support.api_client import (
     with_limits,
     with_server,
 )
+from support.live import live_server
+from support.settings import isolated
 
 
 @pytest.fixture(scope="module")
@@ -226,14 +230,56 @@ def test_multipart_body_without_closing_boundary(client: TestClient, fixtures: P
     assert "cut off" in error_message(response, 400, "corrupt_media")
 
 
+NOISE = bytes(range(256)) * 12
+# Each decoder's error used to end with the upload's temp file, '/tmp/dfs-upload-...'.
+CORRUPT_UPLOADS = {
+    "pillow": ("photo.jpg", b"\xff\xd8\xff" + NOISE),  # "cannot identify image file '<path>'"
+    "ffmpeg": ("clip.mkv", b"\x1a\x45\xdf\xa3" + NOISE),  # "Invalid data found...: '<path>'"
+}
+
+
+@pytest.fixture(scope="module")
+def live_uploads(
+    settings: Settings, analyzer: Analyzer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[httpx.Client, Settings]]:
+    """A real server whose uploads go to a folder of their own (and job media to another)."""
+    folder = tmp_path_factory.mktemp("live-uploads")
+    configured = with_server(isolated(settings, folder), upload_dir=folder / "uploads")
+    with live_server(configured, analyzer) as client:
+        yield client, configured
+
+
+@pytest.mark.parametrize("decoder", sorted(CORRUPT_UPLOADS))
+def test_a_corrupt_upload_is_refused_without_a_server_path(
+    live_uploads: tuple[httpx.Client, Settings], decoder: str
+) -> None:
+    client, configured = live_uploads
+    name, content = CORRUPT_UPLOADS[decoder]
+    response = client.post("/v1/analyze", files={"file": (name, content)})
+    error_message(response, 400, "corrupt_media")
+    assert configured.server.upload_dir is not None
+    assert_no_server_path(response.text, configured.server.upload_dir)
+
+
+def test_a_truncated_video_is_refused_without_a_server_path(
+    live_uploads: tuple[httpx.Client, Settings], fixtures: Path
+) -> None:
+    client, configured = live_uploads
+    video = fixtures / "truncated.mp4"
+    response = client.post("/v1/analyze", files={"file": (video.name, video.read_bytes())})
+    message = error_message(response, 400, "corrupt_media")
+    assert message == "cannot open mp4 video: Invalid data found when processing input"
+    assert configured.server.upload_dir is not None
+    assert_no_server_path(response.text, configured.server.upload_dir)
+
+
 def test_uploads_are_deleted_after_success_and_errors(
     client: TestClient, fixtures: Path, upload_dir: Path
 ) -> None:
     ok_result(post_fixture(client, fixtures / "noface.jpg"))
-    assert list(upload_dir.iterdir()) == []
-    # PyAV names the file it could not open: proof that uploads land in server.upload_dir.
-    message = error_message(post_fixture(client, fixtures / "truncated.mp4"), 400, "corrupt_media")
-    assert str(upload_dir) in message
+    # Only an upload makes the folder (conftest): uploads land in it, and none is left.
+    assert upload_dir.is_dir() and list(upload_dir.iterdir()) == []
+    error_message(post_fixture(client, fixtures / "truncated.mp4"), 400, "corrupt_media")
     assert list(upload_dir.iterdir()) == []
     error_message(
         client.post("/v1/analyze", files={"other": ("a", b"\xff\xd8\xff")}),

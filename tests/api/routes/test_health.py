@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from deepfake_stream.api import build_app
 from deepfake_stream.config import Settings
 from support.api_client import (
+    assert_no_server_path,
     error_message,
     post_fixture,
     wait_until_settled,
@@ -37,8 +38,9 @@ def test_not_ready_when_the_model_cannot_load(
     with TestClient(build_app(broken)) as test_client:
         assert test_client.get("/healthz").status_code == 200
         message = error_message(wait_until_settled(test_client), 503, "not_ready")
-        assert "failed to load" in message
-        assert "missing-weights.json" in message
+        assert "failed to load: weights_error" in message
+        assert "missing-weights.json" not in message  # the path is for the service log
+        assert_no_server_path(message, tmp_path)
         analyzed = post_fixture(test_client, fixtures / "noface.jpg")
         assert error_message(analyzed, 503, "not_ready") == message
         assert error_message(test_client.get("/v1/model"), 503, "not_ready") == message
