@@ -12,19 +12,11 @@ import pytest
 
 from deepfake_stream.config import Settings
 from deepfake_stream.pipeline import Analyzer
+from support.browser import TIMEOUT_MS, chromium, needs_chromium
 from support.live import live_server
 from support.settings import isolated
 
-# Debian's Chromium (apt-get install chromium); GitHub's runners have Google Chrome.
-CHROMIUM = next(
-    (p for p in (Path("/usr/bin/chromium"), Path("/usr/bin/google-chrome")) if p.exists()),
-    Path("/usr/bin/chromium"),
-)
-TIMEOUT_MS = 60_000
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -36,19 +28,12 @@ def base_url(settings: Settings, analyzer: Analyzer, tmp_path: Path) -> Iterator
 
 @pytest.fixture
 def browser(fixtures: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={fixtures / 'camera_fake_dfdc.y4m'}",
-            ],
-        )
+    with chromium(
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={fixtures / 'camera_fake_dfdc.y4m'}",
+    ) as launched:
         yield launched
-        launched.close()
 
 
 def test_an_uploaded_photo_shows_its_verdict_boxes_and_people(

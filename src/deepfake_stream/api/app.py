@@ -18,7 +18,7 @@ from ..web import STATIC_DIR
 from .errors import install_error_handlers
 from .guard import RequestGuardMiddleware
 from .middleware import RequestContextMiddleware
-from .routes import analyze, health, jobs, metrics, model, playground, streams
+from .routes import analyze, docs, health, jobs, metrics, model, playground, streams
 from .state import ServiceState
 
 if TYPE_CHECKING:  # PyTorch loads only where the model does: not in the job API front
@@ -54,6 +54,9 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
         version=__version__,
         summary="Tells whether an image or a video shows a manipulated (deepfake) face.",
         lifespan=lifespan,
+        # routes/docs.py serves both from this package's files instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = state
     install_error_handlers(app)
@@ -64,7 +67,9 @@ def build_app(settings: Settings, analyzer: Analyzer | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(streams.router)
     app.include_router(playground.router)
+    app.include_router(docs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS_DIR), name="docs-assets")
     app.add_middleware(
         RequestGuardMiddleware,
         server=settings.server,
