@@ -9,9 +9,10 @@ from ...web import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 
-# Everything comes from this server: the page talks to this API and nothing else.
+# Everything comes from this server: the page talks to this API and nothing else. data: images
+# are the face thumbnails this API returns (POST /v1/analyze?thumbnails=true).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' blob:; "
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' blob: data:; "
     "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )

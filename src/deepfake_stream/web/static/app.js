@@ -29,7 +29,9 @@ $("file-form").addEventListener("submit", async (event) => {
   const body = new FormData();
   body.append("file", file);
   try {
-    const response = await fetch("/v1/analyze", { method: "POST", body, headers: authHeaders() });
+    // With thumbnails: the faces behind the timeline (why.js).
+    const response = await fetch("/v1/analyze?thumbnails=true",
+                                 { method: "POST", body, headers: authHeaders() });
     const payload = await response.json();
     if (!response.ok) {
       status.textContent = `Error ${response.status}: ${payload.error?.message ?? "unknown"}`;
@@ -48,8 +50,11 @@ function showResult(result, file) {
   const verdict = $("verdict");
   verdict.textContent = result.verdict.replace("_", " ");
   verdict.className = result.verdict;
-  $("probability").textContent =
-    result.probability === null ? "" : `(fake probability ${percent(result.probability)})`;
+  const branches = Object.entries(result.branches);
+  $("probability").textContent = result.probability === null ? "" :
+    `(fake probability ${percent(result.probability)}` + (branches.length > 1
+      ? `; ${branches.map(([name, p]) => `${name} ${percent(p)}`).join(", ")})` : ")");
+  showReading(result);
 
   const timeline = $("timeline");
   timeline.replaceChildren(...result.segments.map((segment) => {
@@ -62,26 +67,18 @@ function showResult(result, file) {
     return item;
   }));
 
-  $("people").replaceChildren(...result.people.map((person) => {
-    const row = document.createElement("tr");
-    for (const text of [`#${person.track_id}`, person.verdict, percent(person.probability),
-                        String(person.frames)]) {
-      const cell = document.createElement("td");
-      cell.textContent = text;
-      row.append(cell);
-    }
-    row.children[1].className = person.verdict;
-    return row;
-  }));
+  showPeople(result);
   $("warnings").replaceChildren(...result.warnings.map((text) => {
     const item = document.createElement("li");
     item.textContent = text;
     return item;
   }));
-  showMedia(result, file);
+  const seek = showMedia(result, file);
+  showFrames(result, seek);
   $("file-result").hidden = false;
 }
 
+// Shows the file with its faces outlined; for a video, gives back a function that shows a time.
 function showMedia(result, file) {
   const url = URL.createObjectURL(file);
   const image = $("preview-image");
@@ -99,7 +96,13 @@ function showMedia(result, file) {
     video.src = url;
     video.ontimeupdate = () => draw(video.currentTime);
     video.onloadeddata = () => { if (faces.length) video.currentTime = faces[0].time_s; };
+    return (time) => {
+      video.pause();
+      video.currentTime = time;
+      video.scrollIntoView({ block: "nearest" });
+    };
   }
+  return null;
 }
 
 function drawBoxes(result, faces) {
