@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from deepfake_stream.api.upload import UPLOAD_PREFIX
 from deepfake_stream.config import Settings
 from deepfake_stream.schema import AnalysisResult
 
@@ -82,3 +85,32 @@ def multipart(content: bytes, boundary: str = "dfs-test-boundary") -> tuple[byte
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     return head + content + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+def assert_no_server_path(text: str, *folders: Path) -> None:
+    """`text`, which a client reads, names none of `folders`, nor the temp dir, nor an upload's
+    temp file."""
+    for folder in (*folders, Path(tempfile.gettempdir())):
+        assert str(folder) not in text, text
+    assert UPLOAD_PREFIX not in text, text
+
+
+def raw_response(base_url: str, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and every byte after them, as the server sent them before closing the
+    connection: an HTTP client drops whatever follows the headers of a HEAD response itself."""
+    host, port = httpx.URL(base_url).host, httpx.URL(base_url).port
+    assert port is not None
+    with socket.create_connection((host, port), timeout=30) as connection:
+        connection.sendall(
+            f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, rest

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -73,13 +73,16 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(422, "invalid_parameters", problems)
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path. Starlette's own Allow names only the first
-    route that matched the path (GET, where GET and DELETE share /v1/jobs/{job_id})."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
-            methods |= route.methods or set()
+def allowed_methods(request: Request, raised: str | None) -> list[str]:
+    """Every method some route serves at this path, and those the raiser named (`raised`: a
+    mount's own Allow, as StaticFiles sends). Starlette's own Allow names only the first route
+    that matched the path (GET, where GET and DELETE share /v1/jobs/{job_id}); FastAPI keeps
+    included routers apart from app.router.routes, so they are walked through their contexts."""
+    methods = {method.strip() for method in (raised or "").split(",") if method.strip()}
+    for route in iter_route_contexts(request.app.router.routes):
+        path_regex = getattr(route, "path_regex", None)
+        if route.methods and path_regex is not None and path_regex.match(request.url.path):
+            methods |= route.methods
     return sorted(methods)
 
 
@@ -90,7 +93,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 503:
         headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     if exc.status_code == 405:
-        headers["Allow"] = ", ".join(allowed_methods(request))
+        headers["Allow"] = ", ".join(allowed_methods(request, headers.get("Allow")))
     return error_response(exc.status_code, code, str(exc.detail), headers or None)
 
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, by GET or HEAD (the same status and headers, no body)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Health(BaseModel):
 
 
 @router.get("/healthz")
+@router.head("/healthz", include_in_schema=False)  # what load balancers and uptime checks send
 async def healthz() -> Health:
     """The process is up (it may still be loading the model)."""
     return Health(status="ok")
@@ -32,6 +33,7 @@ async def healthz() -> Health:
         }
     },
 )
+@router.head("/readyz", include_in_schema=False)
 async def readyz(state: StateDep) -> Health:
     """200 once the job database and queue answer, and (embedded mode) the model is loaded."""
     if state.analyzes_in_process:

@@ -14,6 +14,7 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", responses={503: {"model": ErrorBody}})
+@router.head("/model", include_in_schema=False)  # is a model loaded (200) or not (503)
 def model_card(_caller: CallerDep, state: StateDep) -> ModelCard:
     """Which weights are loaded, how they were trained and how they are used. With the Redis
     broker: the card the newest worker published when it started."""

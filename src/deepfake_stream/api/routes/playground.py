@@ -19,6 +19,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 @router.get("/")
+@router.head("/")  # FileResponse answers HEAD with the headers alone
 def playground() -> FileResponse:
     return FileResponse(
         STATIC_DIR / "index.html",
