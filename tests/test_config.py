@@ -158,3 +158,15 @@ def test_migrations_are_quiet_unless_the_schema_changes(tmp_path: Path) -> None:
     assert "database schema migrated from nothing to" in line
     again = _command("keys", "list", cwd=tmp_path, env=database)
     assert again.returncode == 0 and again.stderr == ""
+
+
+def test_thumbnails_travel_with_a_jobs_options_but_leave_sampling_alone() -> None:
+    configured = SamplingSettings(segments=8, frames_per_segment=4)
+    options = AnalysisOptions(segments=3, thumbnails=True)
+    assert options.overrides() == {"segments": 3, "thumbnails": True}
+    assert options.sampling(configured) == SamplingSettings(segments=3, frames_per_segment=4)
+    # The scale-out path of /v1/analyze stores its options in a job; the worker reads them back.
+    assert AnalysisOptions.from_stored(options.overrides()) == options
+    # Not asked for: nothing stored, so a job's options read as before.
+    assert "thumbnails" not in AnalysisOptions(segments=3).overrides()
+    assert AnalysisOptions.from_stored({"thumbnails": "yes"}).thumbnails is False

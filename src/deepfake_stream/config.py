@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,22 +109,35 @@ class SamplingSettings(_Section):
 @dataclass(frozen=True)
 class AnalysisOptions:
     """One request's overrides of the sampling settings (API query or form, CLI flags, a job's
-    stored options); None keeps the configured value."""
+    stored options); None keeps the configured value. `thumbnails` asks for the analysed faces'
+    thumbnails in the result (result.thumbnails)."""
 
     segments: int | None = None
     frames_per_segment: int | None = None
+    thumbnails: bool = False
 
     @classmethod
     def from_stored(cls, options: Mapping[str, Any]) -> AnalysisOptions:
         """From a job's stored options (which may hold other keys, such as its URL)."""
-        return cls(options.get("segments"), options.get("frames_per_segment"))
+        return cls(
+            options.get("segments"),
+            options.get("frames_per_segment"),
+            options.get("thumbnails") is True,
+        )
 
-    def overrides(self) -> dict[str, int]:
-        """The overrides given, as a job stores them."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+    def overrides(self) -> dict[str, int | bool]:
+        """The options given, as a job stores them (thumbnails only when asked for)."""
+        stored: dict[str, int | bool] = dict(self._sampling_overrides())
+        if self.thumbnails:
+            stored["thumbnails"] = True
+        return stored
 
     def sampling(self, configured: SamplingSettings) -> SamplingSettings:
-        return configured.model_copy(update=self.overrides())
+        return configured.model_copy(update=self._sampling_overrides())
+
+    def _sampling_overrides(self) -> dict[str, int]:
+        sampling = {"segments": self.segments, "frames_per_segment": self.frames_per_segment}
+        return {key: value for key, value in sampling.items() if value is not None}
 
 
 # Crop settings of earlier releases: the crop is the weights manifest's now (detection/crop.py).

@@ -322,6 +322,7 @@ class Analyzer:
                 classify_ms=round(scoring.busy_seconds * 1000, 1),
                 total_ms=round((classified - started) * 1000, 1),
             ),
+            thumbnails=options is not None and options.thumbnails,
         )
 
     def _detect_as_decoded(
@@ -362,6 +363,7 @@ class Analyzer:
         scores: CropScores,
         file_name: str | None,
         timings: Timings,
+        thumbnails: bool = False,
     ) -> AnalysisResult:
         frames = media.frames
 
@@ -401,6 +403,7 @@ class Analyzer:
             novelty=novelty,
             file_name=file_name,
             timings=timings,
+            thumbnails=thumbnails,
         )
         return build_result(analysis, self.model, self.model_result(), self.settings)
 

@@ -16,6 +16,7 @@ from .media import LoadedMedia, MediaKind
 from .schema import (
     AnalysisResult,
     FaceResult,
+    FaceThumbnail,
     MediaResult,
     ModelResult,
     PersonResult,
@@ -24,6 +25,7 @@ from .schema import (
     Timings,
     TrackBox,
 )
+from .thumbnails import jpeg_data_uri, pick_faces
 from .verdict import VerdictPolicy
 
 
@@ -57,6 +59,7 @@ class Analysis:
     novelty: float | None  # the voting faces' median novelty
     file_name: str | None
     timings: Timings
+    thumbnails: bool = False  # asked for: the result carries the faces' thumbnails
 
 
 def _rounded(value: float | None) -> float | None:
@@ -110,12 +113,19 @@ def build_result(
         ),
         timings=analysis.timings,
         warnings=analysis.warnings,
+        thumbnails=_thumbnails(analysis) if analysis.thumbnails else None,
     )
 
 
 def _box(face: Face) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = (round(v, 1) for v in face.box)
     return x1, y1, x2, y2
+
+
+def _face_branches(scores: CropScores, index: int) -> dict[str, float]:
+    return {
+        branch.value: round(float(values[index]), 4) for branch, values in scores.per_branch.items()
+    }
 
 
 def _segment_results(analysis: Analysis) -> list[SegmentResult]:
@@ -135,10 +145,7 @@ def _segment_results(analysis: Analysis) -> list[SegmentResult]:
                 box=_box(face),
                 detection_confidence=round(face.confidence, 4),
                 probability=round(float(probability), 4),
-                branches={
-                    branch.value: round(float(values[index]), 4)
-                    for branch, values in scores.per_branch.items()
-                },
+                branches=_face_branches(scores, index),
             )
         )
     return [
@@ -178,3 +185,22 @@ def _person_results(
         )
         for track_id, probability in summary.person_probabilities.items()
     ]
+
+
+def _thumbnails(analysis: Analysis) -> list[FaceThumbnail]:
+    frames = analysis.media.frames
+    scores = analysis.scores
+    thumbnails = []
+    for index in pick_faces(analysis.faces, frames, scores.fused):
+        frame_index, track_id, face = analysis.faces[index]
+        thumbnails.append(
+            FaceThumbnail(
+                track_id=track_id,
+                segment=frames[frame_index].segment,
+                time_s=frames[frame_index].time_s,
+                probability=round(float(scores.fused[index]), 4),
+                branches=_face_branches(scores, index),
+                image=jpeg_data_uri(face.crop),
+            )
+        )
+    return thumbnails

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .detection.aggregate import Verdict
 from .detection.crop import CropSpec
+from .thumbnails import MAX_THUMBNAILS, THUMBNAIL_SIDE
 
 BoxList = tuple[float, float, float, float]
 
@@ -116,8 +117,24 @@ class Timings(_Schema):
     total_ms: float
 
 
+class FaceThumbnail(_Schema):
+    """A small JPEG of the crop the model judged: for each person in each segment, their most
+    suspicious face."""
+
+    track_id: int = Field(description="Person this face belongs to (see people).")
+    segment: int = Field(description="Segment of the sampled frame (see segments).")
+    time_s: float = Field(description="Time of the sampled frame.")
+    probability: float = Field(description="Fake probability of this face crop (fused).")
+    branches: dict[str, float] = Field(description="Each branch's own probability for it.")
+    image: str = Field(
+        description="The face crop as a data URI: data:image/jpeg;base64,..., at most "
+        f"{THUMBNAIL_SIDE} px a side."
+    )
+
+
 class AnalysisResult(_Schema):
-    schema_version: Literal["2.0"] = "2.0"
+    # 2.1 added `thumbnails` (on request only).
+    schema_version: Literal["2.1"] = "2.1"
     verdict: Verdict
     probability: float | None = Field(description="Fake probability; null for no_face.")
     branches: dict[str, float | None] = Field(
@@ -138,3 +155,11 @@ class AnalysisResult(_Schema):
     settings: SettingsUsed
     timings: Timings
     warnings: list[str]
+    thumbnails: list[FaceThumbnail] | None = Field(
+        default=None,
+        # Absent, not null, unless asked for: the default result keeps its size.
+        exclude_if=lambda value: value is None,
+        description="Only when asked for (POST /v1/analyze?thumbnails=true): for each person in "
+        f"each segment, a thumbnail of their most suspicious face, at most {MAX_THUMBNAILS} (the "
+        "most suspicious), in time order. Absent otherwise.",
+    )

@@ -87,10 +87,16 @@ def test_openapi_describes_the_upload_and_its_errors(client: TestClient) -> None
     assert schema["required"] == ["file"]
     assert schema["properties"]["file"]["type"] == "string"
     assert schema["properties"]["file"]["format"] == "binary"
-    assert {parameter["name"] for parameter in operation["parameters"]} == {
-        "segments",
-        "frames_per_segment",
-    }
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    assert set(parameters) == {"segments", "frames_per_segment", "thumbnails"}
+    # The opt-in images: documented, off by default, and absent from the result unless asked.
+    thumbnails = parameters["thumbnails"]
+    assert (thumbnails["schema"]["type"], thumbnails["schema"]["default"]) == ("boolean", False)
+    assert "JPEG data URI" in thumbnails["description"]
+    assert "thumbnails=true" in operation["description"]
+    result_schema = document["components"]["schemas"]["AnalysisResult"]
+    assert "thumbnails" in result_schema["properties"]
+    assert "thumbnails" not in result_schema["required"]
     responses = operation["responses"]
     assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/AnalysisResult"

@@ -82,12 +82,16 @@ def test_the_front_relays_analyses_to_workers(
             video = fixtures / "fake_dfdc_2s.mp4"
             synchronous = client.post(
                 "/v1/analyze",
-                params={"segments": 2},
+                params={"segments": 2, "thumbnails": "true"},
                 files={"file": (video.name, video.read_bytes())},
             )
             assert synchronous.status_code == 200, synchronous.text
             assert synchronous.json()["verdict"] == "fake"
             assert synchronous.json()["settings"]["segments"] == 2
+            # The options reach the worker: one thumbnail per segment of the one person.
+            thumbnails = synchronous.json()["thumbnails"]
+            assert [t["segment"] for t in thumbnails] == [0, 1]
+            assert all(t["image"].startswith("data:image/jpeg;base64,") for t in thumbnails)
             corrupt = client.post(
                 "/v1/analyze", files={"file": ("x.jpg", (fixtures / "corrupt.jpg").read_bytes())}
             )
@@ -104,6 +108,7 @@ def test_the_front_relays_analyses_to_workers(
             ):
                 time.sleep(0.1)
             assert ended["status"] == "succeeded" and ended["result"]["verdict"] == "fake"
+            assert "thumbnails" not in ended["result"]  # not asked for
 
             # Streams run where the model runs: the front refuses them, loading nothing.
             reader = client.post("/v1/streams", json={"url": "https://example.com/live.m3u8"})

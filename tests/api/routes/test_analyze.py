@@ -3,6 +3,7 @@ uploads, size and duration limits, and admission."""
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from deepfake_stream.api import build_app
 from deepfake_stream.config import Settings
 from deepfake_stream.detection.weights import read_manifest
 from deepfake_stream.pipeline import Analyzer
+from deepfake_stream.thumbnails import MAX_THUMBNAILS, THUMBNAIL_SIDE
 from support.api_client import (
     SMALL_LIMIT,
     assert_box_inside,
@@ -144,6 +146,44 @@ def test_sampling_parameters_override_the_config(client: TestClient, fixtures: P
     assert result["media"]["frames_sampled"] == 6
     assert (result["settings"]["segments"], result["settings"]["frames_per_segment"]) == (2, 3)
     assert all(len(segment["faces"]) == 3 for segment in result["segments"])
+
+
+def test_thumbnails_come_only_when_asked_for(
+    client: TestClient, fixtures: Path, talking_head_result: dict[str, Any]
+) -> None:
+    # Not asked for: no key at all (not even null), so the default result keeps its size.
+    assert "thumbnails" not in talking_head_result
+    assert talking_head_result["schema_version"] == "2.1"
+    two_people = fixtures / "two_people_2s.mp4"
+    result = ok_result(
+        post_fixture(client, two_people, segments=24, frames_per_segment=1, thumbnails="true")
+    )
+    thumbnails = result["thumbnails"]
+    # 24 segments x 2 people: more faces than the bound, so only the most suspicious stay.
+    tops: dict[tuple[int, int], float] = {}  # (segment, person) -> their top face's probability
+    for segment in result["segments"]:
+        for face in segment["faces"]:
+            key = (segment["index"], face["track_id"])
+            tops[key] = max(tops.get(key, 0.0), face["probability"])
+    assert len(tops) > MAX_THUMBNAILS == len(thumbnails)
+    shown = sorted(t["probability"] for t in thumbnails)
+    assert shown == sorted(tops.values())[-MAX_THUMBNAILS:]
+    faces = {(f["time_s"], f["track_id"]): f for s in result["segments"] for f in s["faces"]}
+    for thumbnail in thumbnails:
+        face = faces[(thumbnail["time_s"], thumbnail["track_id"])]  # an analysed face
+        assert (thumbnail["probability"], thumbnail["branches"]) == (
+            face["probability"],
+            face["branches"],
+        )
+        header, _, encoded = thumbnail["image"].partition(",")
+        assert header == "data:image/jpeg;base64"
+        jpeg = base64.b64decode(encoded, validate=True)
+        assert len(jpeg) < 8_000  # a few KB each
+        with Image.open(io.BytesIO(jpeg)) as image:
+            assert image.format == "JPEG"
+            assert max(image.size) <= THUMBNAIL_SIDE
+            image.load()  # decodes whole
+    assert [t["time_s"] for t in thumbnails] == sorted(t["time_s"] for t in thumbnails)
 
 
 def gif_bytes() -> bytes:

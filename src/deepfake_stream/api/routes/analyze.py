@@ -15,6 +15,7 @@ from ...jobs.store import FINAL_STATUSES, JobStatus, JobStore
 from ...jobs.submit import Submission, submit_job
 from ...metrics import observe_analysis
 from ...schema import AnalysisResult
+from ...thumbnails import MAX_THUMBNAILS, THUMBNAIL_SIDE
 from ..deps import AnalyzeCaller, StateDep
 from ..errors import ERROR_RESPONSES
 from ..state import ServiceState
@@ -40,12 +41,23 @@ async def analyze(
     frames_per_segment: Annotated[
         int | None, Query(ge=1, le=64, description="Frames sampled from each segment.")
     ] = None,
+    thumbnails: Annotated[
+        bool,
+        Query(
+            description="Add `thumbnails`: for each person in each segment, their most "
+            f"suspicious face crop as a JPEG data URI (at most {THUMBNAIL_SIDE} px a side), "
+            f"with its time and scores; at most {MAX_THUMBNAILS}, a few KB each."
+        ),
+    ] = False,
 ) -> AnalysisResult:
     """Analyse one uploaded file and answer with the result. The upload streams to a file,
     deleted afterwards. Embedded mode: the analysis runs in this process, on a worker thread.
-    With the Redis broker it runs on a worker as a job that is deleted once answered."""
+    With the Redis broker it runs on a worker as a job that is deleted once answered.
+
+    `thumbnails=true` adds small JPEGs of the analysed faces (`thumbnails`), so that a reader
+    sees which moments made the verdict; without it the result has no images."""
     settings = state.settings
-    options = AnalysisOptions(segments, frames_per_segment)
+    options = AnalysisOptions(segments, frames_per_segment, thumbnails)
     if state.analyzes_in_process:
         analyzer = state.ready_analyzer()
         directory = settings.server.upload_dir
