@@ -1,4 +1,4 @@
-"""The delivery schedule that job and stream-alert webhooks share: retries are scheduled, not
+"""The delivery schedule that job and stream webhooks share: retries are scheduled, not
 slept on a thread; each destination has its limit and its breaker."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scheduled deliveries, shared by job webhooks and stream alert webhooks: one attempt at a time
+"""Scheduled deliveries, shared by job webhooks and stream webhooks: one attempt at a time
 on a small pool, each retry scheduled with exponential backoff and jitter (one dispatcher thread
 reads the schedule; no pool thread ever sleeps), at most a few attempts in flight for each
 destination, and a breaker that holds a failing destination's deliveries for a while. A

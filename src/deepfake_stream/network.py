@@ -1,7 +1,7 @@
 """Outgoing HTTP that every feature shares: the SSRF guard on URLs the caller gives, the pinned
 client that connects only to checked addresses, and signed deliveries (Standard Webhooks:
 webhook-id, webhook-timestamp, webhook-signature, HMAC-SHA256). Jobs' webhooks and streams'
-alert webhooks both post through here, retried on the schedule of delivery.py."""
+webhooks both post through here, retried on the schedule of delivery.py."""
 
 from __future__ import annotations
 

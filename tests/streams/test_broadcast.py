@@ -1,9 +1,11 @@
-"""Stream events fanned out: in-process watchers, Redis pub/sub and signed alert webhooks,
+"""Stream events fanned out: in-process watchers, Redis pub/sub and signed webhooks (state
+changes, alerts, the end),
 each to a real receiver."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -44,23 +46,31 @@ def test_watchers_of_a_stream_get_its_events_until_they_leave() -> None:
     assert other.get(timeout=0) is None  # another stream's watcher hears nothing
 
 
-def test_alerts_and_only_alerts_go_to_the_streams_webhook_signed(
+def test_state_changes_alerts_and_the_end_go_to_the_streams_webhook_signed(
     receiver: ReceiverServer,
 ) -> None:
     broadcaster = Broadcaster("dfs", None, WEBHOOKS, lambda: SECRET)
     receiver.receiver.fail_next = 1  # the first attempt fails: it is retried
     publish = broadcaster.publisher("s1", receiver.receiver.url)
-    publish(_event("state", state="fake"))
+    state = _event("state", track_id=0, state="fake")
     alert = _event("alert", track_id=0, rule="threshold", score=0.93, message="person 0: fake")
-    publish(alert)
+    ended = _event("ended", reason="source ended", at=2.0)
+    publish(_event("scores", people=[]))  # every frame's scores: not for the webhook
+    publish(_event("heartbeat"))
+    for event in (state, alert, ended):
+        publish(event)
     try:
-        assert receiver.receiver.arrived.wait(30)
+        deadline = time.monotonic() + 30
+        while len(receiver.receiver.deliveries) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         broadcaster.close()
     deliveries = receiver.receiver.deliveries
-    assert len(deliveries) == 2  # one failure, one success; the state change is not sent
-    assert verify(SECRET, deliveries[-1].body, deliveries[-1].headers) == alert
-    assert deliveries[0].headers["webhook-id"] == deliveries[1].headers["webhook-id"]
+    assert len(deliveries) == 4  # one failure retried, then each of the three once
+    received = [verify(SECRET, d.body, d.headers) for d in deliveries]
+    assert sorted(received[1:], key=lambda e: str(e["type"])) == [alert, ended, state]
+    ids = [d.headers["webhook-id"] for d in deliveries]
+    assert len(set(ids)) == 3 and ids[0] in ids[1:]  # the retry kept its message id
 
 
 def test_events_are_published_on_the_streams_redis_channel(redis_namespace: str) -> None:

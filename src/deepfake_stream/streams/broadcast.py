@@ -26,6 +26,11 @@ def channel_for(namespace: str, stream_id: str) -> str:
     return f"{namespace}:{CHANNEL_PREFIX}:{stream_id}"
 
 
+# What a stream's callback_url receives: what a person's state became, alerts, and the end;
+# not the scores of every frame nor heartbeats (watchers and Redis get those).
+WEBHOOK_EVENTS = ("state", "alert", "ended")
+
+
 class Broadcaster:
     """Fan-out of stream events: local subscribers, Redis pub/sub, webhooks."""
 
@@ -68,8 +73,9 @@ class Broadcaster:
             body = json.dumps(event, separators=(",", ":"))
             if self._redis is not None:
                 self._redis.publish(channel_for(self.namespace, stream_id), body)
-            if callback_url is not None and event["type"] == "alert":
-                message_id = f"msg_{stream_id}_{event['track_id']}_{event['rule']}_{event['at']}"
+            if callback_url is not None and event["type"] in WEBHOOK_EVENTS:
+                who = event.get("track_id", "stream")
+                message_id = f"msg_{stream_id}_{event['type']}_{who}_{event['at']}"
                 self._senders.submit(self._delivery(callback_url, message_id, body))
 
         return publish
@@ -80,7 +86,7 @@ class Broadcaster:
 
         def on_end(delivered: bool, error: Exception | None) -> None:
             if not delivered:
-                log.warning("stream alert webhook to %s not delivered: %s", url, error)
+                log.warning("stream webhook to %s not delivered: %s", url, error)
 
         return Delivery(url=url, attempt=attempt, on_end=on_end)
 

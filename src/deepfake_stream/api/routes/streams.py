@@ -53,7 +53,9 @@ class ReaderRequest(BaseModel):
         max_length=2048,
     )
     callback_url: HttpUrl | None = Field(
-        default=None, description="Alerts are POSTed here, signed (Standard Webhooks)."
+        default=None,
+        description="State changes, alerts and the end of the stream (`state`, `alert` and "
+        "`ended` events) are POSTed here, signed (Standard Webhooks); not scores or heartbeats.",
     )
 
 
