@@ -56,4 +56,4 @@ def test_watch_reads_events_as_lines_and_refuses_missing_files(
     assert "started" in lines[0] and "ended" in lines[-1] and "source ended" in lines[-1]
     assert any(" scores " in line for line in lines)
     missing = run_watch(str(tmp_path / "nothing.mp4"), onnx_cache=tmp_path)
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 4 and "no such file" in missing.stderr  # as analyze's

@@ -10,6 +10,7 @@ import selectors
 import socket
 import ssl
 import threading
+from contextlib import suppress
 
 CHUNK_BYTES = 64 * 1024
 
@@ -56,10 +57,13 @@ class TlsRelay:
         with local, selectors.DefaultSelector() as selector:
             selector.register(local, selectors.EVENT_READ, self._upstream)
             selector.register(self._upstream, selectors.EVENT_READ, local)
-            while not self._closed.is_set():
-                ready = selector.select(self._idle_timeout_s)
-                if not ready or not all(self._carry(key.fileobj, key.data) for key, _ in ready):
-                    break
+            try:
+                while not self._closed.is_set():
+                    ready = selector.select(self._idle_timeout_s)
+                    if not ready or not all(self._carry(k.fileobj, k.data) for k, _ in ready):
+                        break
+            except (OSError, ValueError):  # closed by close() from the reader's thread
+                pass
         self.close()
 
     def _carry(self, source: object, target: socket.socket) -> bool:
@@ -79,7 +83,8 @@ class TlsRelay:
         except OSError:  # ssl.SSLError included
             return False
         finally:
-            source.settimeout(self._idle_timeout_s)
+            with suppress(OSError):  # closed meanwhile by close()
+                source.settimeout(self._idle_timeout_s)
         return True
 
     def close(self) -> None:
