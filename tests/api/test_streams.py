@@ -241,11 +241,11 @@ def test_alerts_and_states_go_to_redis_pub_sub(
     assert "scores" not in types  # pub/sub carries what matters, not every score
 
 
-def test_an_hls_source_is_read_and_alerts_reach_the_signed_webhook(
+def test_an_hls_source_is_read_and_its_states_and_alerts_reach_the_signed_webhook(
     settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
 ) -> None:
-    """An HLS playlist made here from the fake fixture, served over HTTP; the stream's alerts
-    are POSTed, signed, to its callback."""
+    """An HLS playlist made here from the fake fixture, served over HTTP; the stream's state
+    changes, alerts and end are POSTed, signed, to its callback."""
     from deepfake_stream.network import SECRET_NAME, verify
     from support.receiver import ReceiverServer
 
@@ -282,11 +282,18 @@ def test_an_hls_source_is_read_and_alerts_reach_the_signed_webhook(
             assert events[-1]["frames_analysed"] >= 2
             alerts = [e for e in events if e["type"] == "alert"]
             assert alerts, events  # the DFDC fake raises one
-            assert receiver.receiver.arrived.wait(30)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(
+                b'"type":"ended"' in d.body for d in receiver.receiver.deliveries
+            ):
+                time.sleep(0.05)
             secret = JobStore(allowed.database.url).secret(SECRET_NAME, str)
-        delivery = receiver.receiver.deliveries[0]
-        payload = verify(secret, delivery.body, delivery.headers)
-        assert payload["type"] == "alert" and payload["stream"] == created.json()["id"]
+        payloads = [verify(secret, d.body, d.headers) for d in receiver.receiver.deliveries]
+        assert all(p["stream"] == created.json()["id"] for p in payloads)
+        # The person's state changes, the alert and the end; not the scores of every frame.
+        assert {p["type"] for p in payloads} == {"state", "alert", "ended"}, payloads
+        delivered = [p for p in payloads if p["type"] == "alert"]
+        assert sorted(delivered, key=json.dumps) == sorted(alerts, key=json.dumps)
     finally:
         receiver.close()
         server.shutdown()
