@@ -886,7 +886,7 @@ def ffprobe(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--root", default=HERE)
+    ap.add_argument("--root", default="/work/audio")
     ap.add_argument("--no-probe", action="store_true")
     ap.add_argument("--ffprobe-max", type=int, default=100000,
                     help="at most this many ffprobe calls per source (WAV headers are always parsed)")

@@ -19,13 +19,13 @@ import os
 import sys
 from collections import Counter
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = sys.argv[sys.argv.index("--root") + 1] if "--root" in sys.argv else "/work/audio"
 HELD_OUT = {"vall-e", "vall-e-x", "megatts", "megatts2", "mobilespeech", "uniaudio", "clam-tts", "cosyvoice",
             "autovc", "voicemixer", "diffvc", "dddm-vc", "diff-hiervc", "hiervst",
             "e1-tts", "ardit", "flashspeech"}
 VAL_SPEAKERS = {"yweweler", "philippmatthes", "freeman", "halle", "train_kennard", "weaver", "applejack", "mol"}
 
-rows = list(csv.DictReader(open(os.path.join(HERE, "labels.csv"))))
+rows = list(csv.DictReader(open(os.path.join(ROOT, "labels.csv"))))
 val_pairs = {r["pair"] for r in rows if r["pair"] and r["system"] in HELD_OUT}
 split_of_md5 = {}
 out = []
@@ -46,7 +46,7 @@ for r in rows:
         split_of_md5[r["md5"]] = s
     out.append(dict(path=r["path"], label=r["label"], system=r["system"], family=r["family"], split=s))
 
-with open(os.path.join(HERE, "split_proposal.csv"), "w", newline="") as f:
+with open(os.path.join(ROOT, "split_proposal.csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=["path", "label", "system", "family", "split"])
     w.writeheader()
     w.writerows(out)
