@@ -44,7 +44,6 @@ EDGE_CASE_CODES = {
     "bmp_100000x100000.bmp": "too_many_pixels",
     "no_decoder.mkv": "unsupported_media_type",
     "no_clusters.mkv": "corrupt_media",
-    "audio_only.mp4": "unsupported_media_type",
     "one_frame_per_1e7_s.mkv": "duration_too_long",
     "animated.gif": "unsupported_media_type",
     "jpeg_header_over_mp4.jpg": "corrupt_media",

@@ -9,11 +9,12 @@ import pytest
 
 from deepfake_stream.config import AnalysisOptions, Settings, load_settings
 from deepfake_stream.detection.aggregate import Verdict
+from deepfake_stream.detection.background import BackgroundScoring
 from deepfake_stream.detection.registry import get_spec
 from deepfake_stream.detection.weights import read_manifest
 from deepfake_stream.errors import AnalysisTimeoutError, CorruptMediaError
 from deepfake_stream.media import load_media
-from deepfake_stream.pipeline import Analyzer, BackgroundScoring
+from deepfake_stream.pipeline import Analyzer
 from deepfake_stream.schema import AnalysisResult
 from deepfake_stream.verdict import UNTRAINED_WARNING
 from support.settings import analyses, with_time_limit

@@ -9,7 +9,12 @@ from deepfake_stream.detection.aggregate import Verdict
 from deepfake_stream.detection.fusion import Branch, read_fusion_manifest
 from deepfake_stream.detection.weights import UNTRAINED_THRESHOLDS, read_manifest
 from deepfake_stream.errors import ConfigError
-from deepfake_stream.verdict import UNTRAINED_WARNING, calibrated_real_warning, policy_for
+from deepfake_stream.verdict import (
+    UNTRAINED_WARNING,
+    calibrated_real_warning,
+    policy_for,
+    weigh_voice,
+)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 FACE = read_manifest(WEIGHTS / "srm-lite0-dfdc.json")
@@ -126,3 +131,30 @@ def test_a_photo_of_several_faces_is_held_to_the_group_photo_threshold_and_says_
     # The config's threshold is the operator's: it is not raised.
     fixed = policy_for(VerdictSettings(fake_at_or_above=0.9), calibrated)
     assert fixed.thresholds(photo=True, faces=6)[1] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("face", "voice", "expected"),
+    [
+        (Verdict.REAL, None, Verdict.REAL),
+        (Verdict.REAL, "no_speech", Verdict.REAL),
+        (Verdict.REAL, "real", Verdict.REAL),
+        (Verdict.REAL, "uncertain", Verdict.REAL),  # with a warning
+        (Verdict.REAL, "fake", Verdict.FAKE),  # a cloned voice over a real face
+        (Verdict.FAKE, "real", Verdict.FAKE),
+        (Verdict.UNCERTAIN, "real", Verdict.UNCERTAIN),
+        (Verdict.UNCERTAIN, "fake", Verdict.FAKE),
+        (Verdict.NO_FACE, "real", Verdict.REAL),
+        (Verdict.NO_FACE, "uncertain", Verdict.UNCERTAIN),
+        (Verdict.NO_FACE, "no_speech", Verdict.NO_FACE),
+    ],
+)
+def test_the_voice_is_weighed_with_the_faces(
+    face: Verdict, voice: str | None, expected: Verdict
+) -> None:
+    verdict, warnings = weigh_voice(face, voice)
+    assert verdict is expected
+    # Whenever the voice changed the faces' verdict, or could not vouch for real faces, the
+    # result says so.
+    changed = verdict is not face and face is not Verdict.NO_FACE
+    assert bool(warnings) == (changed or (face is Verdict.REAL and voice == "uncertain"))

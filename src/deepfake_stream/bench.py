@@ -65,7 +65,7 @@ class _PeakRss:
 
 
 def media_files(root: Path) -> list[Path]:
-    """Images and videos under root (by their bytes), sorted."""
+    """Images, videos and audio files under root (by their bytes), sorted."""
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:

@@ -42,6 +42,7 @@ class _Section(BaseModel):
 
 # The trained release in weights/ (relative to the project home, like every path here).
 SHIPPED_WEIGHTS = Path("weights/srm-lite0-wild.json")
+SHIPPED_VOICE_WEIGHTS = Path("weights/voice-logmel-cnn.json")
 
 
 class ModelSettings(_Section):
@@ -95,6 +96,13 @@ class FusionSettings(_Section):
         if len(set(value)) != len(value):
             raise ValueError(f"fusion.branches repeats a branch: {value}")
         return value
+
+
+class VoiceSettings(_Section):
+    # The voice branch: speech in audio files and in videos' sound tracks (audio/voice.py).
+    enabled: bool = True
+    # Manifest of the voice model's weights (weights/voice-*.json).
+    weights: Path = SHIPPED_VOICE_WEIGHTS
 
 
 class SamplingSettings(_Section):
@@ -344,6 +352,7 @@ class Settings(BaseSettings):
 
     model: ModelSettings = ModelSettings()
     fusion: FusionSettings = FusionSettings()
+    voice: VoiceSettings = VoiceSettings()
     sampling: SamplingSettings = SamplingSettings()
     faces: FaceSettings = FaceSettings()
     verdict: VerdictSettings = VerdictSettings()
@@ -408,6 +417,7 @@ def at_home(settings: Settings, home: Path) -> Settings:
                 update={"weights": at(model.weights), "onnx_cache_dir": at(model.onnx_cache_dir)}
             ),
             "fusion": settings.fusion.model_copy(update={"manifest": at(settings.fusion.manifest)}),
+            "voice": settings.voice.model_copy(update={"weights": at(settings.voice.weights)}),
             "server": server.model_copy(update={"upload_dir": at(server.upload_dir)}),
             "database": settings.database.model_copy(
                 update={"url": sqlite_at(settings.database.url)}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from . import __version__
+from .audio.weights import VoiceManifest
 from .detection.crop import CropSpec
 from .detection.fusion import FusionManifest
 from .detection.weights import WeightsManifest
@@ -29,6 +30,11 @@ class ModelCard(ModelResult):
     fusion_manifest: FusionManifest | None = Field(
         description="The fusion in force: branch weights, thresholds, per-family metrics."
     )
+    voice_manifest: VoiceManifest | None = Field(
+        default=None,
+        description="The voice branch's weights: features, thresholds, training data and the "
+        "leave-generators-out table; null when the branch is off.",
+    )
 
 
 def build_model_card(analyzer: Analyzer) -> ModelCard:
@@ -43,4 +49,5 @@ def build_model_card(analyzer: Analyzer) -> ModelCard:
         photo_fake_at_or_above=model.policy.photo_fake_at_or_above,
         manifest=model.manifest,
         fusion_manifest=analyzer.fusion,
+        voice_manifest=None if analyzer.voice is None else analyzer.voice.manifest,
     )

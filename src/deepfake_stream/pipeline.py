@@ -7,23 +7,19 @@ import itertools
 import logging
 import queue
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .audio.voice import load_voice_scorer
 from .config import AnalysisOptions, Settings
 from .deadline import Deadline
 from .detection.aggregate import Aggregate, ScoredFace, aggregate
-from .detection.branches import (
-    BranchScorer,
-    CropScores,
-    concat_scores,
-    load_face_detector,
-    take_scores,
-)
+from .detection.background import BackgroundScoring
+from .detection.branches import BranchScorer, CropScores, load_face_detector
 from .detection.crop import Box
 from .detection.faces import (
     ConfirmedTracker,
@@ -34,71 +30,23 @@ from .detection.faces import (
 )
 from .detection.fusion import Branch, FusionManifest
 from .detection.weights import WeightsManifest
-from .media import LoadedMedia, MediaKind, Picture, SampledFrame, load_media, sniff_file
-from .result import Analysis, LoadedModel, build_result
-from .schema import AnalysisResult, BranchWeights, ModelResult, Timings
-from .verdict import policy_for
+from .errors import EmptyMediaError, FileTooLargeError, MediaError, UnsupportedMediaTypeError
+from .media import (
+    LoadedMedia,
+    MediaKind,
+    Picture,
+    SampledFrame,
+    load_media,
+    sniff_file,
+    without_video,
+)
+from .result import Analysis, LoadedModel, audio_result, build_audio_result, build_result
+from .schema import AnalysisResult, AudioResult, BranchWeights, ModelResult, Timings
+from .verdict import policy_for, weigh_voice
 
 log = logging.getLogger(__name__)
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class BackgroundScoring:
-    """Classifies each detection batch's faces on a worker thread while the next batch is
-    detected, then gives back the scores of the faces that survive tracking.
-
-    Detection waits on decoding and classification waited on detection; overlapped, each
-    fills the other's idle moments (a 10 s 1080p clip with two branches: see README)."""
-
-    def __init__(
-        self, executor: ThreadPoolExecutor, score: Callable[[np.ndarray], CropScores]
-    ) -> None:
-        self._executor = executor
-        self._score = score
-        self._position: dict[int, int] = {}  # id(face) -> its index among all scored crops
-        self._faces: list[Face] = []  # keeps every scored face alive while its id() is a key
-        self._pending: list[Future[tuple[CropScores, float]]] = []  # (scores, seconds taken)
-        self._sizes: list[int] = []  # crops in each pending batch
-
-    def submit(self, faces_per_frame: list[list[Face]]) -> None:
-        faces = [face for frame_faces in faces_per_frame for face in frame_faces]
-        if not faces:
-            return
-        for face in faces:
-            self._position[id(face)] = len(self._faces)
-            self._faces.append(face)
-        crops = np.stack([face.crop for face in faces])
-        self._sizes.append(len(faces))
-        self._pending.append(self._executor.submit(self._timed, crops))
-
-    def _timed(self, crops: np.ndarray) -> tuple[CropScores, float]:
-        began = time.perf_counter()
-        return self._score(crops), time.perf_counter() - began
-
-    def wait(self) -> None:
-        """Let the submitted batches finish (when an analysis is abandoned, too)."""
-        wait(self._pending)
-
-    def counts(self) -> tuple[int, int]:
-        """(crops scored, crops submitted) so far."""
-        scored = sum(size for size, f in zip(self._sizes, self._pending, strict=True) if f.done())
-        return scored, len(self._faces)
-
-    def finishing(self) -> Iterator[tuple[int, int]]:
-        """(crops scored, crops submitted) as each batch still running finishes."""
-        for _ in as_completed(self._pending):
-            yield self.counts()
-
-    @property
-    def busy_seconds(self) -> float:
-        """Seconds the classifier spent on the finished batches."""
-        return sum(future.result()[1] for future in self._pending if future.done())
-
-    def scores_of(self, faces: list[Face], branches: list[Branch]) -> CropScores:
-        """The scores of these faces (each submitted earlier), in this order."""
-        everything = concat_scores([future.result()[0] for future in self._pending], branches)
-        return take_scores(everything, [self._position[id(face)] for face in faces])
 
 
 @dataclass(frozen=True)
@@ -162,6 +110,7 @@ class Analyzer:
             max_workers=max(1, settings.server.max_concurrent), thread_name_prefix="dfs-classify"
         )
         self.faces = FaceDetector(settings.faces, crop, device=settings.model.devices[0])
+        self.voice = load_voice_scorer(settings.voice)
 
     @property
     def branches(self) -> list[Branch]:
@@ -233,7 +182,9 @@ class Analyzer:
         sampling = (options or AnalysisOptions()).sampling(self.settings.sampling)
         started = time.perf_counter()
         deadline = Deadline.starting_now(self.settings.limits.max_analysis_s)
-        media_type = sniff_file(path)  # wrong types fail before any work
+        media_type = without_video(path, sniff_file(path))  # wrong types fail before any work
+        if media_type.kind is MediaKind.AUDIO:
+            return self._analyze_audio(path, media_type.format, file_name, deadline, on_progress)
         is_image = media_type.kind is MediaKind.IMAGE
         short_side = (
             self.settings.faces.detect_short_side_image
@@ -269,6 +220,8 @@ class Analyzer:
                 arrivals.put(None)
 
         decoding = self._decoders.submit(decode)
+        # The sound track is heard while the frames are decoded and their faces detected.
+        listening = None if is_image else self._decoders.submit(self._listen, path, deadline)
         scoring = BackgroundScoring(self._classifiers, self.score_crops)
         detected = [0]
 
@@ -285,8 +238,11 @@ class Analyzer:
             )
         finally:  # detection timed out: the decoder stops at its next check of the deadline
             wait([decoding])
+            if listening is not None:
+                wait([listening])
             scoring.wait()
         media = decoding.result()  # raises the media error, if decoding failed
+        voice, voice_warnings = (None, []) if listening is None else listening.result()
         tracks = assign_tracks([[face.box for face in faces] for faces in faces_per_frame])
         faces_per_frame, tracks = keep_confirmed_tracks(
             faces_per_frame, tracks, self.settings.faces.min_confidence
@@ -323,6 +279,60 @@ class Analyzer:
                 total_ms=round((classified - started) * 1000, 1),
             ),
             thumbnails=options is not None and options.thumbnails,
+            voice=voice,
+            voice_warnings=voice_warnings,
+        )
+
+    def _listen(self, path: Path, deadline: Deadline) -> tuple[AudioResult | None, list[str]]:
+        """The voice branch's reading of a video's sound track. A sound track that cannot be
+        decoded does not sink the video's analysis: the result says so instead."""
+        if self.voice is None:
+            return None, []
+        try:
+            voice = self.voice.analyze_file(path, self.settings.limits, deadline)
+        except MediaError as exc:
+            return None, [f"the sound track was not judged: {exc}"]
+        return (None if voice is None else audio_result(voice, self.voice)), []
+
+    def _analyze_audio(
+        self,
+        path: Path,
+        media_format: str,
+        file_name: str | None,
+        deadline: Deadline,
+        on_progress: StageProgress | None,
+    ) -> AnalysisResult:
+        started = time.perf_counter()
+        if self.voice is None:
+            raise UnsupportedMediaTypeError(
+                "the file holds audio only, and the voice branch is off (voice.enabled)"
+            )
+        size = path.stat().st_size
+        if size > self.settings.limits.max_bytes:
+            raise FileTooLargeError(
+                f"file is {size} bytes; the limit is {self.settings.limits.max_bytes}"
+            )
+        if on_progress is not None:
+            on_progress("decode", 0, 1)
+        voice = self.voice.analyze_file(path, self.settings.limits, deadline)
+        if voice is None:  # sniffed as audio, yet no audio stream: nothing to judge
+            raise EmptyMediaError("the file holds no audio track")
+        if on_progress is not None:
+            on_progress("classify", 1, 1)
+        total_ms = round((time.perf_counter() - started) * 1000, 1)
+        return build_audio_result(
+            audio_result(voice, self.voice),
+            media_format,
+            self.model,
+            self.model_result(),
+            self.settings,
+            file_name,
+            Timings(
+                decode_ms=round(total_ms - voice.elapsed_ms, 1),
+                detect_ms=0.0,
+                classify_ms=voice.elapsed_ms,
+                total_ms=total_ms,
+            ),
         )
 
     def _detect_as_decoded(
@@ -364,6 +374,8 @@ class Analyzer:
         file_name: str | None,
         timings: Timings,
         thumbnails: bool = False,
+        voice: AudioResult | None = None,
+        voice_warnings: list[str] | None = None,
     ) -> AnalysisResult:
         frames = media.frames
 
@@ -390,6 +402,10 @@ class Analyzer:
             photo=media.info.kind is MediaKind.IMAGE,
             faces=len(summary.person_probabilities),
         )
+        face_verdict = verdict
+        if voice is not None:
+            verdict, weighed = weigh_voice(face_verdict, voice.verdict)
+            warnings = [*warnings, *weighed]
         analysis = Analysis(
             media=media,
             segments=segments,
@@ -399,11 +415,13 @@ class Analyzer:
             summary=summary,
             branch_summaries=branch_summaries,
             verdict=verdict,
-            warnings=[*media.warnings, *warnings],
+            warnings=[*media.warnings, *warnings, *(voice_warnings or [])],
             novelty=novelty,
             file_name=file_name,
             timings=timings,
             thumbnails=thumbnails,
+            face_verdict=face_verdict,
+            audio=voice,
         )
         return build_result(analysis, self.model, self.model_result(), self.settings)
 

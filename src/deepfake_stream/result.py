@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .audio.voice import VoiceAnalysis, VoiceScorer
 from .config import Settings
 from .detection.aggregate import Aggregate, Verdict
 from .detection.branches import CropScores
@@ -15,6 +16,8 @@ from .detection.weights import WeightsManifest
 from .media import LoadedMedia, MediaKind
 from .schema import (
     AnalysisResult,
+    AudioResult,
+    AudioWindow,
     FaceResult,
     FaceThumbnail,
     MediaResult,
@@ -60,6 +63,8 @@ class Analysis:
     file_name: str | None
     timings: Timings
     thumbnails: bool = False  # asked for: the result carries the faces' thumbnails
+    face_verdict: Verdict | None = None  # before the voice was weighed in (None: no voice)
+    audio: AudioResult | None = None
 
 
 def _rounded(value: float | None) -> float | None:
@@ -77,6 +82,8 @@ def build_result(
     branches = list(analysis.scores.per_branch)
     return AnalysisResult(
         verdict=analysis.verdict,
+        face_verdict=analysis.face_verdict or analysis.verdict,
+        audio=analysis.audio,
         probability=_rounded(summary.probability),
         branches={
             branch.value: _rounded(s.probability) for branch, s in analysis.branch_summaries.items()
@@ -114,6 +121,74 @@ def build_result(
         timings=analysis.timings,
         warnings=analysis.warnings,
         thumbnails=_thumbnails(analysis) if analysis.thumbnails else None,
+    )
+
+
+def audio_result(voice: VoiceAnalysis, scorer: VoiceScorer) -> AudioResult:
+    return AudioResult(
+        verdict=voice.verdict.value,
+        probability=voice.probability,
+        speech_s=voice.speech_s,
+        duration_s=voice.duration_s,
+        codec=voice.codec,
+        real_below=scorer.real_below,
+        fake_at_or_above=scorer.fake_at_or_above,
+        windows=[
+            AudioWindow(
+                start_s=w.start_s, end_s=w.end_s, speech_s=w.speech_s, probability=w.probability
+            )
+            for w in voice.windows
+        ],
+        model=scorer.manifest.name,
+        model_sha256=scorer.manifest.sha256,
+        analyse_ms=voice.elapsed_ms,
+    )
+
+
+def build_audio_result(
+    voice: AudioResult,
+    media_format: str,
+    model: LoadedModel,
+    model_result: ModelResult,
+    settings: Settings,
+    file_name: str | None,
+    timings: Timings,
+) -> AnalysisResult:
+    """The result for an audio file: the voice's verdict, no faces."""
+    real_below, fake_at = model.policy.thresholds(False)
+    return AnalysisResult(
+        verdict=Verdict(voice.verdict),
+        face_verdict=None,
+        probability=voice.probability,
+        branches={},
+        file_name=file_name,
+        media=MediaResult(
+            type="audio",
+            format=media_format,
+            width=0,
+            height=0,
+            duration_s=voice.duration_s,
+            fps=None,
+            rotation=0,
+            frames_sampled=0,
+        ),
+        segments=[],
+        people=[],
+        model=model_result,
+        settings=SettingsUsed(
+            segments=0,
+            frames_per_segment=0,
+            real_below=real_below,
+            fake_at_or_above=fake_at,
+            strategy=settings.verdict.strategy,
+            detect_short_side=settings.faces.detect_short_side,
+            min_face_size=settings.faces.min_face_size,
+            crop=model.crop,
+            branches=["voice"],
+        ),
+        timings=timings,
+        warnings=[],
+        audio=voice,
     )
 
 

@@ -59,7 +59,7 @@ class PersonResult(_Schema):
 
 
 class MediaResult(_Schema):
-    type: Literal["image", "video"]
+    type: Literal["image", "video", "audio"]
     format: str
     width: int
     height: int
@@ -132,10 +132,45 @@ class FaceThumbnail(_Schema):
     )
 
 
+class AudioWindow(_Schema):
+    start_s: float
+    end_s: float
+    speech_s: float = Field(description="Seconds of speech in the window.")
+    probability: float = Field(description="Probability that this window's voice is spoofed.")
+
+
+class AudioResult(_Schema):
+    """The voice branch's reading of the sound track (or the audio file)."""
+
+    verdict: Literal["real", "fake", "uncertain", "no_speech"] = Field(
+        description="no_speech: under 2 s of speech, too little to judge."
+    )
+    probability: float | None = Field(
+        description="Probability that the voice is spoofed (cloned or synthesised), from the "
+        "mean of its windows' logits; null for no_speech."
+    )
+    speech_s: float = Field(description="Seconds of speech found by the voice activity detector.")
+    duration_s: float
+    codec: str = Field(description="The audio track's codec.")
+    real_below: float
+    fake_at_or_above: float
+    windows: list[AudioWindow] = Field(
+        description="3 s windows every 1.5 s that are at least half speech."
+    )
+    model: str = Field(description="The voice model's weights, by name.")
+    model_sha256: str
+    analyse_ms: float
+
+
 class AnalysisResult(_Schema):
-    # 2.1 added `thumbnails` (on request only).
-    schema_version: Literal["2.1"] = "2.1"
+    # 2.1 added `thumbnails` (on request only); 2.2 `audio`, `face_verdict` and audio media.
+    schema_version: Literal["2.2"] = "2.2"
     verdict: Verdict
+    face_verdict: Verdict | None = Field(
+        default=None,
+        description="The faces' own verdict; null for an audio file. `verdict` weighs it with "
+        "the voice's (see audio).",
+    )
     probability: float | None = Field(description="Fake probability; null for no_face.")
     branches: dict[str, float | None] = Field(
         description="Each branch's own probability for the media (null for no_face); the "
@@ -155,6 +190,11 @@ class AnalysisResult(_Schema):
     settings: SettingsUsed
     timings: Timings
     warnings: list[str]
+    audio: AudioResult | None = Field(
+        default=None,
+        description="The voice branch: null for a photo, a video without sound, or when the "
+        "branch is off.",
+    )
     thumbnails: list[FaceThumbnail] | None = Field(
         default=None,
         # Absent, not null, unless asked for: the default result keeps its size.

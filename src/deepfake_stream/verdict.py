@@ -150,3 +150,28 @@ def calibrated_real_warning(
         f", under the {validation_real_below:.3f} chosen on validation), but {unseen} this low "
         f"too: only below {real_below:.3g} is {'a photo' if photo else 'the verdict'} real"
     )
+
+
+VOICE_FAKE_WARNING = "the voice is judged spoofed (cloned or synthesised): the file is fake"
+VOICE_UNSURE_WARNING = (
+    "the faces look real, but the voice model could not vouch for the voice (uncertain): a "
+    "cloned voice it does not know would look the same"
+)
+
+
+def weigh_voice(face: Verdict, voice: str | None) -> tuple[Verdict, list[str]]:
+    """A video's verdict from its faces' and its voice's (audio.voice.VoiceVerdict values;
+    None: no sound track or the branch is off). Either one fake makes the file fake: a cloned
+    voice over a real face is a deepfake. A video without a face is judged on its voice alone.
+    An uncertain voice does not take a real verdict from real faces: the voice model is
+    uncertain on most real speech it has not heard (model card), and vetoing every such file
+    would leave no video real; the warning says it."""
+    if voice is None or voice == "no_speech":
+        return face, []
+    if voice == "fake":
+        return Verdict.FAKE, [VOICE_FAKE_WARNING]
+    if face is Verdict.NO_FACE:
+        return Verdict(voice), []
+    if face is Verdict.REAL and voice == "uncertain":
+        return Verdict.REAL, [VOICE_UNSURE_WARNING]
+    return face, []

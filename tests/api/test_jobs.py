@@ -85,6 +85,19 @@ def test_an_upload_becomes_a_job_with_the_analyze_result(
     assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
 
 
+def test_an_audio_upload_becomes_a_job_judged_on_its_voice(
+    client: httpx.Client, fixtures: Path
+) -> None:
+    response = upload(client, fixtures / "audio" / "speech_fsdd.m4a")
+    assert response.status_code == 202, response.text
+    ended = wait_until_ended(client, response.json()["id"])
+    assert ended["status"] == "succeeded" and ended["progress"] == 1.0, ended
+    result = AnalysisResult.model_validate(ended["result"])
+    assert result.media.type == "audio" and result.audio is not None
+    assert result.audio.codec == "aac" and result.audio.windows
+    assert result.verdict.value == result.audio.verdict
+
+
 def test_bad_media_ends_failed_with_a_json_error(client: httpx.Client, fixtures: Path) -> None:
     response = upload(client, fixtures / "corrupt.jpg")
     assert response.status_code == 202

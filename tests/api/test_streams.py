@@ -298,3 +298,49 @@ def test_an_hls_source_is_read_and_its_states_and_alerts_reach_the_signed_webhoo
         receiver.close()
         server.shutdown()
         server.server_close()
+
+
+def pcm_chunks(path: Path, chunk_s: float = 0.5) -> list[tuple[float, bytes]]:
+    """The fixture's audio as the WS audio messages' payloads: (time, PCM16LE mono 16 kHz)."""
+    from deepfake_stream.audio.decode import load_audio
+
+    audio = load_audio(path, Settings().limits)
+    assert audio is not None
+    pcm = (audio.samples * 32767).astype("<i2")
+    step = int(chunk_s * 16_000)
+    return [(i / 16_000, pcm[i : i + step].tobytes()) for i in range(0, len(pcm), step)]
+
+
+def test_an_audio_only_stream_judges_the_voice_in_windows(
+    settings: Settings, analyzer: Analyzer, tmp_path: Path, fixtures: Path
+) -> None:
+    """The stream's audio, in half-second chunks, as a phone call's would come: 3 s windows
+    every 1.5 s, each scored, the voice judged as one more person with its own state."""
+    chunks = pcm_chunks(fixtures / "audio" / "real_dc_tts_LJ001-0010.flac")
+    with live_server(configured(settings, tmp_path), analyzer) as client:
+        with connect(ws_url(client)) as socket:
+            started = json.loads(socket.recv(timeout=EVENT_TIMEOUT_S))
+            for time_s, pcm in chunks:
+                socket.send(struct.pack(">d", time_s) + b"PCM1" + pcm)
+            socket.send(struct.pack(">d", 99.0) + b"PCM1" + b"\x00")  # half a sample
+            events = []
+            deadline = time.monotonic() + EVENT_TIMEOUT_S
+            while time.monotonic() < deadline and not (
+                sum(e["type"] == "voice" for e in events) >= 2
+                and any(e["type"] == "error" for e in events)
+            ):
+                events.append(json.loads(socket.recv(timeout=EVENT_TIMEOUT_S)))
+            socket.send('{"type": "close"}')
+            events += read_until(socket, "ended")
+    conforms([started, *events])
+    voice = [e for e in events if e["type"] == "voice"]
+    # 5 s of speech: windows at 0 and 1.5 s (the one at 3 s would end past the audio).
+    assert [(e["time_s"], e["end_s"]) for e in voice] == [(0.0, 3.0), (1.5, 4.5)]
+    assert all(0 <= e["probability"] <= 1 and e["speech_s"] >= 1.5 for e in voice)
+    assert {e["state"] for e in voice} <= {"real", "uncertain", "fake"}
+    # A real voice from a microphone the model never heard is not called fake.
+    assert all(e["state"] != "fake" for e in voice)
+    states = [e for e in events if e["type"] == "state"]
+    assert all(e["channel"] == "voice" and e["track_id"] == -1 for e in states)
+    (error,) = [e for e in events if e["type"] == "error"]
+    assert error["code"] == "invalid_parameters" and "16-bit" in error["message"]

@@ -68,3 +68,25 @@ def test_help_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert all(f"{code} {meaning}" in out for code, meaning in EXIT_CODES.items())
+
+
+def test_missing_voice_weights_exit_3(
+    fixtures: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DFS_VOICE__WEIGHTS", str(tmp_path / "gone.json"))
+    assert main(["analyze", str(fixtures / "audio" / "speech_fsdd.wav")]) == EXIT_CONFIG
+    assert "weights_error: voice weights manifest not found" in capsys.readouterr().err
+
+
+def test_analyze_judges_an_audio_file_on_its_voice(
+    fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert main(["analyze", "--json", str(fixtures / "audio" / "speech_fsdd.opus")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["media"]["type"] == "audio" and result["audio"]["codec"] == "opus"
+    assert result["verdict"] == result["audio"]["verdict"]

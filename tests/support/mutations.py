@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # Every supported container and codec: H.264 in MP4, MOV and MKV (a rotated one, a variable
 # frame rate one, a truncated one), VP9 in WebM, MPEG-4 Part 2 in AVI; JPEG (with EXIF
-# rotation), PNG, WebP, BMP.
+# rotation), PNG, WebP, BMP; and the audio formats of the voice branch.
 SEEDS = (
     "real_hdtf_2s.mp4",
     "rotated90_2s.mp4",
@@ -30,6 +30,13 @@ SEEDS = (
     "photo.png",
     "photo.webp",
     "photo.bmp",
+    # Audio: PCM in WAV, FLAC, MP3, Opus in Ogg, AAC in M4A, and an MP4's AAC sound track.
+    "audio/speech_fsdd.wav",
+    "audio/real_dc_tts_LJ001-0010.flac",
+    "audio/speech_fsdd.mp3",
+    "audio/speech_fsdd.opus",
+    "audio/speech_fsdd.m4a",
+    "audio/fake_dfdc_2s_speech.mp4",
 )
 # Containers keep their structure (headers, sample tables, codec parameters) near the start,
 # and damage there finds the most: half of all positions fall in this many first bytes.

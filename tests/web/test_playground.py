@@ -58,7 +58,7 @@ def test_an_uploaded_photo_shows_its_verdict_boxes_and_people(
     page = browser.new_page()
     page.goto(base_url)
     assert page.title() == "DeepfakeStream playground"
-    page.get_by_label("Image or video").set_input_files(str(fixtures / "photo.jpg"))
+    page.get_by_label("Image, video or audio").set_input_files(str(fixtures / "photo.jpg"))
     page.get_by_role("button", name="Analyse").click()
     page.get_by_text("Analysed photo.jpg").wait_for(timeout=TIMEOUT_MS)
     verdict = page.locator("#verdict").text_content()
@@ -85,7 +85,7 @@ def threshold(p: float) -> str:
 
 def analysed(page: Any, fixture: Path) -> dict[str, Any]:
     """Upload `fixture` in the page and wait for its result; the JSON the page received."""
-    page.get_by_label("Image or video").set_input_files(str(fixture))
+    page.get_by_label("Image, video or audio").set_input_files(str(fixture))
     with page.expect_response("**/v1/analyze?thumbnails=true", timeout=TIMEOUT_MS) as response:
         page.get_by_role("button", name="Analyse").click()
     result: dict[str, Any] = response.value.json()
@@ -215,7 +215,7 @@ def test_a_photo_without_a_face_says_what_no_face_means(
 def test_a_bad_file_shows_the_error(browser: Any, base_url: str, fixtures: Path) -> None:
     page = browser.new_page()
     page.goto(base_url)
-    page.get_by_label("Image or video").set_input_files(str(fixtures / "corrupt.jpg"))
+    page.get_by_label("Image, video or audio").set_input_files(str(fixtures / "corrupt.jpg"))
     page.keyboard.press("Tab")  # the form works from the keyboard
     page.get_by_role("button", name="Analyse").press("Enter")
     status = page.locator("#file-status")
@@ -241,3 +241,80 @@ def test_the_fake_camera_streams_and_reaches_a_state(browser: Any, base_url: str
     page.get_by_role("button", name="Stop camera").click()
     page.get_by_text("stopped").wait_for(timeout=TIMEOUT_MS)
     context.close()
+
+
+def test_an_audio_file_shows_its_voice_verdict_and_windows(
+    browser: Any, base_url: str, fixtures: Path
+) -> None:
+    page = browser.new_page()
+    page.goto(base_url)
+    result = analysed(page, fixtures / "audio" / "real_dc_tts_LJ001-0010.flac")
+    audio = result["audio"]
+    assert result["media"]["type"] == "audio"
+    assert page.locator("#preview-audio").is_visible()
+    assert not page.locator("#preview-video").is_visible()
+    assert page.locator("#voice-verdict").inner_text().lower() == audio["verdict"]
+    assert page.locator("#voice-windows li").count() == len(audio["windows"]) > 0
+    first = page.locator("#voice-windows li").first.get_attribute("title")
+    assert first is not None and first.endswith(percent(audio["windows"][0]["probability"]))
+    if audio["verdict"] == "uncertain":
+        assert "voice" in page.locator("#reading-meaning").inner_text()
+
+
+def test_silence_says_what_no_speech_means(browser: Any, base_url: str, tmp_path: Path) -> None:
+    import wave
+
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(bytes(16_000 * 2 * 3))
+    page = browser.new_page()
+    page.goto(base_url)
+    result = analysed(page, silence)
+    assert result["verdict"] == "no_speech"
+    assert "no speech" in page.locator("#reading-title").inner_text()
+    assert page.locator("#voice-windows li").count() == 0
+
+
+def test_the_fake_microphone_is_streamed_and_its_voice_judged(
+    base_url: str, fixtures: Path, tmp_path: Path
+) -> None:
+    """Chromium's fake microphone plays real speech (a voice the model never trained on) into
+    the webcam mode, which sends it as the protocol's audio messages."""
+    import wave
+
+    from deepfake_stream.audio.decode import load_audio
+
+    audio = load_audio(fixtures / "audio" / "real_dc_tts_LJ001-0010.flac", Settings().limits)
+    assert audio is not None
+    speech = tmp_path / "microphone.wav"
+    with wave.open(str(speech), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes((audio.samples * 32767).astype("<i2").tobytes())
+    with chromium(
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={fixtures / 'camera_fake_dfdc.y4m'}",
+        f"--use-file-for-fake-audio-capture={speech}",
+        "--autoplay-policy=no-user-gesture-required",
+    ) as launched:
+        context = launched.new_context(permissions=["camera", "microphone"])
+        page = context.new_page()
+        page.goto(base_url)
+        page.get_by_role("button", name="Start camera").click()
+        page.wait_for_function(
+            "() => ['REAL', 'UNCERTAIN', 'FAKE'].includes("
+            "document.getElementById('live-voice').textContent)",
+            timeout=TIMEOUT_MS,
+        )
+        voice = page.locator("#live-voice")
+        assert voice.get_attribute("class") == voice.inner_text().lower()
+        assert "spoof score" in page.locator("#live-voice-score").inner_text()
+        assert voice.inner_text() != "FAKE"  # a real voice
+        page.get_by_role("button", name="Stop camera").click()
+        page.get_by_text("stopped").wait_for(timeout=TIMEOUT_MS)
+        context.close()

@@ -115,7 +115,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         400: "Corrupt or empty media, or a malformed upload.",
         408: "The request body arrived too slowly.",
         413: "File or request body too large, video too long, or too many pixels.",
-        415: "Not a supported image or video type.",
+        415: "Not a supported image, video or audio type.",
         422: "Invalid parameters, the file field is missing, or the analysis ran past its "
         "time limit.",
         401: "No API key, or an unknown or revoked one (when auth is on).",

@@ -16,7 +16,8 @@ DEFAULT_BENCH_MEDIA = project_home().parent / "shared" / "media"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepfake-stream",
-        description="Tell whether images or videos show a manipulated (deepfake) face.",
+        description="Tell whether images, videos or audio show a manipulated (deepfake) face "
+        "or voice.",
         epilog="Exit codes, the same for every command: "
         + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
     )
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     analyze = with_config(commands.add_parser("analyze", help="analyse files and print verdicts"))
-    analyze.add_argument("files", nargs="+", type=Path, help="images or videos")
+    analyze.add_argument("files", nargs="+", type=Path, help="images, videos or audio files")
     analyze.add_argument("--json", action="store_true", help="print one JSON result per line")
     analyze.add_argument("--segments", type=int, help="override sampling.segments")
     analyze.add_argument(

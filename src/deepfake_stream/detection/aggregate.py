@@ -21,6 +21,7 @@ class Verdict(StrEnum):
     FAKE = "fake"
     UNCERTAIN = "uncertain"
     NO_FACE = "no_face"
+    NO_SPEECH = "no_speech"  # an audio file with under 2 s of speech
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
+import av.error
+
 from ..config import LimitSettings, SamplingSettings
 from ..deadline import Deadline
-from ..errors import FileTooLargeError
+from ..errors import FileTooLargeError, UnsupportedMediaTypeError
 from .images import decode_image, load_image
 from .loaded import FrameCallback, LoadedMedia, MediaInfo, SampledFrame
 from .pictures import ImagePicture, Picture, VideoPicture
@@ -35,7 +38,22 @@ __all__ = [
     "sniff",
     "sniff_file",
     "upright_rotation",
+    "without_video",
 ]
+
+
+def without_video(path: Path, media_type: MediaType) -> MediaType:
+    """A container sniffed as video (MP4, WebM...) that holds sound but no picture is audio: a
+    browser's recorded microphone comes as WebM, a phone's voice memo as MP4."""
+    if media_type.kind is not MediaKind.VIDEO:
+        return media_type
+    try:
+        with av.open(str(path), mode="r") as container:
+            if not container.streams.video and container.streams.audio:
+                return MediaType(MediaKind.AUDIO, media_type.format)
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        pass  # the video loader reports it, with its reason
+    return media_type
 
 
 def load_media(
@@ -52,6 +70,8 @@ def load_media(
     if size > limits.max_bytes:
         raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
     media_type = media_type or sniff_file(path)
+    if media_type.kind is MediaKind.AUDIO:
+        raise UnsupportedMediaTypeError("an audio file has no frames: its voice is judged instead")
     if media_type.kind is MediaKind.IMAGE:
         image = load_image(path, media_type, limits)
         if on_frame is not None:

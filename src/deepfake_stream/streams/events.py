@@ -69,9 +69,28 @@ class ScoresEvent(EventBase):
     sampling_fps: float
 
 
+Channel = Literal["face", "voice"]
+VOICE_TRACK_ID = -1  # the stream's audio, judged as one voice
+
+
+class VoiceEvent(EventBase):
+    """A window of the stream's audio scored by the voice branch."""
+
+    type: Literal["voice"] = "voice"
+    time_s: float = Field(description="Stream time of the window's start, seconds.")
+    end_s: float
+    speech_s: float = Field(description="Seconds of speech in the window.")
+    probability: float = Field(ge=0, le=1, description="The window's spoof probability.")
+    score: float = Field(ge=0, le=1, description="The windowed score the voice state follows.")
+    state: PersonState
+
+
 class StateEvent(EventBase):
     type: Literal["state"] = "state"
     time_s: float
+    channel: Channel = Field(
+        default="face", description=f"face: a person's face; voice: the audio (track_id {-1})."
+    )
     track_id: int
     previous: PersonState
     state: PersonState
@@ -88,6 +107,7 @@ class StateEvent(EventBase):
 class AlertEvent(EventBase):
     type: Literal["alert"] = "alert"
     time_s: float
+    channel: Channel = Field(default="face", description="As in the state event.")
     track_id: int
     rule: AlertRule
     score: float
@@ -109,7 +129,14 @@ class EndedEvent(EventBase):
 
 
 StreamEvent = Annotated[
-    StartedEvent | HeartbeatEvent | ScoresEvent | StateEvent | AlertEvent | ErrorEvent | EndedEvent,
+    StartedEvent
+    | HeartbeatEvent
+    | ScoresEvent
+    | VoiceEvent
+    | StateEvent
+    | AlertEvent
+    | ErrorEvent
+    | EndedEvent,
     Field(discriminator="type"),
 ]
 STREAM_EVENT = TypeAdapter(StreamEvent)

@@ -1,7 +1,9 @@
 """A client's messages on WS /v1/streams. A frame is a binary message: an 8-byte big-endian
 float64 (the frame's stream time in seconds), then a JPEG, PNG, WebP or BMP image, decoded only
-when the session's sampler keeps the frame. A text message is a JSON object with a `type`; the
-one type today is `close` (end the stream, as closing the socket does)."""
+when the session's sampler keeps the frame. An audio chunk is a binary message: the float64 time
+of its first sample, the 4 bytes `PCM1`, then 16-bit little-endian mono samples at 16 kHz. A
+text message is a JSON object with a `type`; the one type today is `close` (end the stream, as
+closing the socket does)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import struct
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from ..config import LimitSettings
@@ -22,6 +25,11 @@ CLIENT_MESSAGE_TYPES = ("close",)
 # No stream runs this long: a larger time is bytes that were never a time (seconds since the
 # Unix epoch are well within it).
 MAX_FRAME_TIME_S = 1e12
+
+
+AUDIO_TAG = b"PCM1"
+AUDIO_RATE = 16_000
+MAX_AUDIO_CHUNK_S = 10.0  # one message holds at most this much sound
 
 
 class FrameClock:
@@ -62,6 +70,27 @@ def parse_frame_message(
     (time_s,) = TIMESTAMP.unpack_from(data)
     clock.check(time_s)
     return time_s, partial(decode_frame, data[TIMESTAMP.size :], limits)
+
+
+def is_audio_message(data: bytes) -> bool:
+    return data[TIMESTAMP.size : TIMESTAMP.size + len(AUDIO_TAG)] == AUDIO_TAG
+
+
+def parse_audio_message(data: bytes, clock: FrameClock) -> tuple[float, np.ndarray]:
+    """An audio chunk's stream time (checked against the stream's audio clock) and its samples
+    as float32 in [-1, 1]."""
+    pcm = data[TIMESTAMP.size + len(AUDIO_TAG) :]
+    if not pcm or len(pcm) % 2:
+        raise InvalidParametersError(
+            "an audio message holds whole 16-bit samples after float64 time and PCM1"
+        )
+    if len(pcm) // 2 > MAX_AUDIO_CHUNK_S * AUDIO_RATE:
+        raise InvalidParametersError(
+            f"an audio message holds at most {MAX_AUDIO_CHUNK_S:g} s (16 kHz): send it in parts"
+        )
+    (time_s,) = TIMESTAMP.unpack_from(data)
+    clock.check(time_s)
+    return time_s, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
 class ClientMessage(BaseModel):

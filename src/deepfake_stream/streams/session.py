@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ..config import StreamSettings
 from ..detection.faces import ConfirmedTracker
 from ..errors import DeepfakeStreamError
@@ -34,11 +36,15 @@ from .events import (
     ScoresEvent,
     StartedEvent,
     StateEvent,
+    VoiceEvent,
 )
 from .state import AlertOptions, PersonMonitor, PersonState, StateOptions
+from .voice import DueWindow, VoiceChannel, score_window, voice_monitor
 
 log = logging.getLogger(__name__)
 
+# Audio windows waiting for the analysis thread beyond this many: the oldest are dropped.
+MAX_WAITING_WINDOWS = 4
 # Events worth telling the world about, beyond the stream's own client.
 PUBLISHED_EVENTS = frozenset({"alert", "state", "started", "ended"})
 
@@ -143,6 +149,9 @@ class StreamSession:
         self._monitors: dict[int, PersonMonitor] = {}
         self._next_due = float("-inf")
         self._slot: tuple[float, PictureSource] | None = None
+        self._voice = VoiceChannel()
+        self._voice_monitor: PersonMonitor | None = None
+        self._audio_slot: list[DueWindow] = []  # windows waiting, newest last
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
@@ -176,6 +185,20 @@ class StreamSession:
             self._wake.notify()
             return True
 
+    def offer_audio(self, time_s: float, samples: np.ndarray) -> None:
+        """Hand over a chunk of 16 kHz mono audio starting at stream time `time_s`. Windows
+        waiting for the analysis beyond MAX_WAITING_WINDOWS are dropped (the oldest first)."""
+        if self.analyzer.voice is None:
+            self.report_error("voice_off", "audio was sent, but the voice branch is off")
+            return
+        with self._lock:
+            if self._stopping:
+                return
+            self._audio_slot.extend(self._voice.add(time_s, samples))
+            del self._audio_slot[:-MAX_WAITING_WINDOWS]
+            if self._audio_slot:
+                self._wake.notify()
+
     def report_error(self, code: str, message: str) -> None:
         """A problem with the input that did not stop the stream (a message that is no frame)."""
         self._emit(ErrorEvent, code=code, message=message)
@@ -207,12 +230,17 @@ class StreamSession:
         while True:
             with self._lock:
                 self._wake.wait_for(
-                    lambda: self._slot is not None or self._stopping,
+                    lambda: self._slot is not None or bool(self._audio_slot) or self._stopping,
                     timeout=self.settings.heartbeat_s,
                 )
                 if self._stopping:
                     return
                 taken, self._slot = self._slot, None
+                heard, self._audio_slot = self._audio_slot, []
+            for window in heard:
+                self._listen(window)
+            if taken is None and heard:
+                continue
             if taken is None:
                 self._emit(HeartbeatEvent, sampling_fps=self.sampling_fps)
                 continue
@@ -273,6 +301,31 @@ class StreamSession:
         with self._lock:  # a person turning uncertain brings the next sample forward
             self._next_due = min(self._next_due, time_s + 1.0 / self.sampling_fps)
         self._emit(ScoresEvent, time_s=time_s, people=people, sampling_fps=self.sampling_fps)
+
+    def _listen(self, window: DueWindow) -> None:
+        scorer = self.analyzer.voice
+        assert scorer is not None  # offer_audio takes no audio without it
+        scored = score_window(scorer, window)
+        if scored is None:  # under half speech: nothing to judge
+            return
+        if self._voice_monitor is None:
+            self._voice_monitor = voice_monitor(scorer, self._states, self._alerts)
+        monitor = self._voice_monitor
+        change, alerts = monitor.observe(scored.start_s, scored.probability)
+        self._emit(
+            VoiceEvent,
+            time_s=scored.start_s,
+            end_s=scored.end_s,
+            speech_s=scored.speech_s,
+            probability=scored.probability,
+            score=round(monitor.score, 4),
+            state=monitor.state,
+        )
+        if change is not None:
+            self._emit(StateEvent, reason="score", channel="voice", **asdict(change))
+        for alert in alerts:
+            STREAM_ALERTS.labels(alert.rule.value).inc()
+            self._emit(AlertEvent, channel="voice", **asdict(alert))
 
     def _forget_lost(self, time_s: float) -> None:
         """People unseen for lost_after_s have left: their state ends (as uncertain: nothing is

@@ -87,8 +87,10 @@ class PersonMonitor:
         policy: VerdictPolicy,
         states: StateOptions,
         alerts: AlertOptions,
+        name: str | None = None,
     ) -> None:
         self.track_id = track_id
+        self.name = name or f"person {track_id}"  # in alert messages
         self.policy = policy
         self.states = states
         self.alerts = alerts
@@ -179,14 +181,13 @@ class PersonMonitor:
                 fire(
                     AlertRule.THRESHOLD,
                     windowed,
-                    f"person {self.track_id}: fake (score {windowed:.2f} held for "
-                    f"{len(self._window)} frames)",
+                    f"{self.name}: fake (score {windowed:.2f} held for {len(self._window)} frames)",
                 )
             elif time_s - self._fake_since >= options.sustained_s:
                 fire(
                     AlertRule.SUSTAINED,
                     windowed,
-                    f"person {self.track_id}: fake for {time_s - self._fake_since:.1f} s",
+                    f"{self.name}: fake for {time_s - self._fake_since:.1f} s",
                 )
         else:
             self._fake_since = None
@@ -204,7 +205,7 @@ class PersonMonitor:
             fire(
                 AlertRule.SPIKE,
                 score,
-                f"person {self.track_id}: score rose {score - lowest:.2f} to {score:.2f} "
+                f"{self.name}: score rose {score - lowest:.2f} to {score:.2f} "
                 f"within {options.spike_within_s:.1f} s",
             )
         self._recent.append((time_s, score))

@@ -145,11 +145,22 @@ def clip_scores(data: VoiceData, rows: np.ndarray, logits: np.ndarray) -> dict[s
 
 def fold_split(data: VoiceData, generators: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, test rows) for a fold: the test rows are the generators' fakes and the
-    real recordings of the same demo rows (pairs)."""
+    real recordings of the same demo rows (pairs); where a generator's page pairs fewer than
+    MIN_PAGE_REALS real clips with it (the Tortoise examples pair none), every real recording of
+    that page, as generator_row scores it."""
     held = data.fake & np.isin(data.system, generators)
     pairs = {p for p in data.pair[held] if p}
-    paired_reals = ~data.fake & np.isin(data.pair, list(pairs))
-    test = held | paired_reals
+    unpaired_pages = set()
+    for generator in generators:
+        for source in set(data.source[held & (data.system == generator)]):
+            mine = held & (data.system == generator) & (data.source == source)
+            paired = ~data.fake & np.isin(data.pair, [p for p in data.pair[mine] if p])
+            if len(set(data.clip[paired])) < MIN_PAGE_REALS:
+                unpaired_pages.add(source)
+    page_reals = ~data.fake & (
+        np.isin(data.pair, list(pairs)) | np.isin(data.source, list(unpaired_pages))
+    )
+    test = held | page_reals
     train = ~test & ~data.held_out_reals()
     return np.flatnonzero(train), np.flatnonzero(test)
 

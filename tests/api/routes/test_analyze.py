@@ -153,7 +153,7 @@ def test_thumbnails_come_only_when_asked_for(
 ) -> None:
     # Not asked for: no key at all (not even null), so the default result keeps its size.
     assert "thumbnails" not in talking_head_result
-    assert talking_head_result["schema_version"] == "2.1"
+    assert talking_head_result["schema_version"] == "2.2"
     two_people = fixtures / "two_people_2s.mp4"
     result = ok_result(
         post_fixture(client, two_people, segments=24, frames_per_segment=1, thumbnails="true")
@@ -429,3 +429,84 @@ def test_single_slot_is_released_after_errors_and_answers(
     )
     for _ in range(2):
         ok_result(post_fixture(single_slot_client, fixtures / "noface.jpg"))
+
+
+def _wav(samples: Any, rate: int = 16_000) -> bytes:
+    import wave
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "real_dc_tts_LJ001-0010.flac",
+        "speech_fsdd.wav",
+        "speech_fsdd.mp3",
+        "speech_fsdd.m4a",
+        "speech_fsdd.opus",
+        "fake_piper_joe.flac",
+    ],
+)
+def test_an_audio_file_is_judged_on_its_voice(
+    client: TestClient, fixtures: Path, name: str
+) -> None:
+    result = ok_result(post_fixture(client, fixtures / "audio" / name))
+    audio = result["audio"]
+    assert result["media"]["type"] == "audio"
+    assert result["people"] == [] and result["face_verdict"] is None
+    assert result["verdict"] == audio["verdict"] and result["probability"] == audio["probability"]
+    assert audio["verdict"] in {"real", "fake", "uncertain"} and audio["speech_s"] >= 2.0
+    assert audio["windows"] and all(0 <= w["probability"] <= 1 for w in audio["windows"])
+    assert all(w["end_s"] <= audio["duration_s"] + 0.05 for w in audio["windows"])
+
+
+def test_the_real_voice_of_an_unseen_microphone_is_not_called_fake(
+    client: TestClient, fixtures: Path
+) -> None:
+    result = ok_result(post_fixture(client, fixtures / "audio" / "real_dc_tts_LJ001-0010.flac"))
+    assert result["audio"]["verdict"] != "fake"
+
+
+def test_a_video_with_speech_weighs_face_and_voice(client: TestClient, fixtures: Path) -> None:
+    from deepfake_stream.detection.aggregate import Verdict
+    from deepfake_stream.verdict import weigh_voice
+
+    result = ok_result(post_fixture(client, fixtures / "audio" / "fake_dfdc_2s_speech.mp4"))
+    assert result["media"]["type"] == "video" and result["people"]
+    audio = result["audio"]
+    assert audio["codec"] == "aac" and audio["speech_s"] > 1.0
+    expected, _ = weigh_voice(Verdict(result["face_verdict"]), audio["verdict"])
+    assert result["verdict"] == expected.value
+    silent = ok_result(post_fixture(client, fixtures / "fake_dfdc_2s.mp4"))
+    assert silent["audio"] is None and silent["verdict"] == silent["face_verdict"]
+
+
+def test_too_little_speech_is_no_speech_not_a_guess(client: TestClient) -> None:
+    import numpy as np
+
+    silence = ok_result(post_media(client, _wav(np.zeros(16_000 * 4)), "silence.wav"))
+    assert silence["verdict"] == "no_speech" and silence["probability"] is None
+    assert silence["audio"]["speech_s"] < 2.0 and silence["audio"]["windows"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x07" * 200, "corrupt_media"),
+        (b"fLaC" + b"\x00" * 100, "corrupt_media"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00", "corrupt_media"),
+    ],
+    ids=["wav-garbage", "flac-garbage", "id3-only"],
+)
+def test_bad_audio_gets_a_clear_json_error(client: TestClient, content: bytes, code: str) -> None:
+    message = error_message(post_media(client, content, "voice.wav"), 400, code)
+    assert_no_server_path(message)

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ...errors import DeepfakeStreamError
 from ...network import check_public_url
-from ...streams.frames import FrameClock, parse_client_text, parse_frame_message
+from ...streams.frames import (
+    FrameClock,
+    is_audio_message,
+    parse_audio_message,
+    parse_client_text,
+    parse_frame_message,
+)
 from ...streams.sources import SCHEMES
 from ..auth import Caller, Scope, require_scope
 from ..deps import StateDep, caller_with
@@ -156,8 +162,11 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
 
 @router.websocket("")
 async def stream_socket(websocket: WebSocket) -> None:
-    """Send frames, receive events: each binary message is an 8-byte big-endian float64
-    (the frame's stream time in seconds) followed by a JPEG, PNG, WebP or BMP image."""
+    """Send frames and audio, receive events: a frame is a binary message of an 8-byte
+    big-endian float64 (the frame's stream time in seconds) followed by a JPEG, PNG, WebP or BMP
+    image; an audio chunk the float64 time of its first sample, the 4 bytes `PCM1`, then 16-bit
+    little-endian mono PCM at 16 kHz (at most 10 s a message). The voice is judged in 3 s windows
+    every 1.5 s, as one more person (track_id -1, channel voice)."""
     state: ServiceState = websocket.app.state.service
     caller = await _authenticate(websocket, Scope.ANALYZE)
     if caller is None:
@@ -171,7 +180,7 @@ async def stream_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     session = running.session
     limits = state.settings.limits
-    clock = FrameClock()
+    clock, audio_clock = FrameClock(), FrameClock()
 
     async def send_events() -> None:
         # A client that leaves while events are sent ends the stream through the receive loop;
@@ -193,6 +202,9 @@ async def stream_socket(websocket: WebSocket) -> None:
                         if data is None:
                             if parse_client_text(message.get("text") or "").type == "close":
                                 break
+                            continue
+                        if is_audio_message(data):
+                            session.offer_audio(*parse_audio_message(data, audio_clock))
                             continue
                         time_s, picture = parse_frame_message(data, limits, clock)
                     except DeepfakeStreamError as exc:

@@ -5,6 +5,8 @@ const $ = (id) => document.getElementById(id);
 const VERDICT_COLOURS = { real: "#0a6b2d", fake: "#b00020", uncertain: "#8a5a00" };
 const CAMERA_FPS = 5; // frames sent per second; the server samples what it needs
 const JPEG_QUALITY = 0.8;
+const AUDIO_RATE = 16000; // the stream protocol's PCM: 16-bit mono at 16 kHz
+const AUDIO_BLOCK = 4096; // samples per message (0.26 s)
 
 function apiKey() { return $("api-key").value.trim(); }
 function authHeaders() { return apiKey() ? { Authorization: `Bearer ${apiKey()}` } : {}; }
@@ -68,6 +70,7 @@ function showResult(result, file) {
   }));
 
   showPeople(result);
+  showVoice(result);
   $("warnings").replaceChildren(...result.warnings.map((text) => {
     const item = document.createElement("li");
     item.textContent = text;
@@ -78,12 +81,42 @@ function showResult(result, file) {
   $("file-result").hidden = false;
 }
 
+// The voice branch's verdict, and each window of speech as a bar (its spoof probability).
+function showVoice(result) {
+  const audio = result.audio;
+  $("voice").hidden = !audio;
+  if (!audio) return;
+  const verdict = $("voice-verdict");
+  verdict.textContent = audio.verdict.replace("_", " ");
+  verdict.className = audio.verdict;
+  $("voice-detail").textContent = audio.probability === null
+    ? `(${audio.speech_s.toFixed(1)} s of speech: under 2 s is too little to judge)`
+    : `(spoof probability ${percent(audio.probability)}, ${audio.speech_s.toFixed(1)} s of speech)`;
+  $("voice-windows").replaceChildren(...audio.windows.map((window) => {
+    const item = document.createElement("li");
+    item.style.height = `${Math.max(4, window.probability * 100)}%`;
+    item.className = window.probability >= audio.fake_at_or_above ? "fake"
+      : window.probability < audio.real_below ? "real" : "uncertain";
+    item.title = `${window.start_s.toFixed(1)}–${window.end_s.toFixed(1)} s: ` +
+      `${percent(window.probability)}`;
+    item.setAttribute("aria-label", item.title);
+    return item;
+  }));
+}
+
 // Shows the file with its faces outlined; for a video, gives back a function that shows a time.
 function showMedia(result, file) {
   const url = URL.createObjectURL(file);
   const image = $("preview-image");
   const video = $("preview-video");
+  const sound = $("preview-audio");
   const isImage = result.media.type === "image";
+  sound.hidden = result.media.type !== "audio";
+  if (!sound.hidden) {
+    image.hidden = video.hidden = true;
+    sound.src = url;
+    return null;
+  }
   image.hidden = !isImage;
   video.hidden = isImage;
   const faces = result.segments.flatMap((segment) => segment.faces);
@@ -129,7 +162,9 @@ $("camera-start").addEventListener("click", startCamera);
 $("camera-stop").addEventListener("click", () => stopCamera("stopped"));
 
 async function startCamera() {
-  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false })
+  // With the microphone where there is one; a camera alone otherwise.
+  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+    .catch(() => navigator.mediaDevices.getUserMedia({ video: true, audio: false }))
     .catch((error) => { $("live-state").textContent = `no camera: ${error.message}`; });
   if (!stream) return;
   const video = $("camera");
@@ -154,17 +189,44 @@ async function startCamera() {
       sending = false;
     }, "image/jpeg", JPEG_QUALITY);
   }, 1000 / CAMERA_FPS);
+  const microphone = sendMicrophone(stream, socket);
   socket.onmessage = (message) => showEvent(JSON.parse(message.data));
   socket.onclose = (closed) => stopCamera(closed.reason || "the stream ended");
-  camera = { stream, socket, timer };
+  camera = { stream, socket, timer, microphone };
+  $("live-voice").textContent = microphone ? "no speech yet" : "no microphone";
   $("camera-start").disabled = true;
   $("camera-stop").disabled = false;
   $("live-state").textContent = "connecting";
 }
 
+// Sends the microphone as the protocol's audio messages: the float64 time of the first sample
+// (counted in samples sent), "PCM1", then 16-bit little-endian PCM at 16 kHz.
+function sendMicrophone(stream, socket) {
+  if (!stream.getAudioTracks().length) return null;
+  const context = new AudioContext({ sampleRate: AUDIO_RATE });
+  const source = context.createMediaStreamSource(stream);
+  const processor = context.createScriptProcessor(AUDIO_BLOCK, 1, 1);
+  let sent = 0;
+  processor.onaudioprocess = (event) => {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const samples = event.inputBuffer.getChannelData(0);
+    const message = new DataView(new ArrayBuffer(12 + samples.length * 2));
+    message.setFloat64(0, sent / AUDIO_RATE, false);
+    [..."PCM1"].forEach((c, i) => message.setUint8(8 + i, c.charCodeAt(0)));
+    samples.forEach((s, i) => message.setInt16(12 + 2 * i,
+      Math.max(-32768, Math.min(32767, Math.round(s * 32767))), true));
+    socket.send(message.buffer);
+    sent += samples.length;
+  };
+  source.connect(processor);
+  processor.connect(context.destination);
+  return context;
+}
+
 function stopCamera(reason) {
   if (!camera) return;
   clearInterval(camera.timer);
+  camera.microphone?.close();
   camera.stream.getTracks().forEach((track) => track.stop());
   if (camera.socket.readyState === WebSocket.OPEN) camera.socket.close(1000);
   camera = null;
@@ -182,6 +244,12 @@ function showEvent(event) {
     $("live-state").textContent = worst ? worst.state.toUpperCase() : "no face";
     $("live-state").className = worst ? worst.state : "";
     $("live-score").textContent = worst ? `(score ${percent(worst.score)})` : "";
+  }
+  if (event.type === "voice") {
+    $("live-voice").textContent = event.state.toUpperCase();
+    $("live-voice").className = event.state;
+    $("live-voice-score").textContent =
+      `(spoof score ${percent(event.score)}, last 3 s: ${percent(event.probability)})`;
   }
   if (event.type === "alert") {
     const item = document.createElement("li");

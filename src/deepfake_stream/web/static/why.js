@@ -91,7 +91,12 @@ function frameOf(thumbnail, result, seek) {
 
 // ---- plain readings ----
 
-const READINGS = { uncertain: uncertainReading, no_face: noFaceReading };
+const READINGS = {
+  uncertain: (result) => (result.media.type === "audio" ? voiceUncertainReading(result)
+    : uncertainReading(result)),
+  no_face: noFaceReading,
+  no_speech: noSpeechReading,
+};
 
 function showReading(result) {
   const reading = READINGS[result.verdict]?.(result);
@@ -154,5 +159,31 @@ function noFaceReading(result) {
     todo: "upload a file in which a face is clearly visible, front-on and larger; crop a small " +
       "face out of a big picture" +
       (media.type === "video" ? "; cut a video to the moments a face is on screen." : "."),
+  };
+}
+
+function voiceUncertainReading(result) {
+  const { probability: p, real_below: realBelow, fake_at_or_above: fakeAt } = result.audio;
+  return {
+    title: "What “uncertain” means",
+    meaning: "The service will not say whether this voice is real or cloned: take it as no " +
+      "evidence either way.",
+    why: [`Its spoof probability, ${percent(p)}, lies between the two lines the voice model ` +
+      `was calibrated for: under ${threshold(realBelow)} it says real, at ` +
+      `${threshold(fakeAt)} or above fake.`],
+    todo: "try the original recording rather than a re-encoded or phone copy, with one " +
+      "speaker and little background noise; for anything that matters, weigh where the file " +
+      "came from.",
+  };
+}
+
+function noSpeechReading(result) {
+  return {
+    title: "What “no speech” means",
+    meaning: "The service found too little speech to judge the voice, so it says nothing " +
+      "about this file.",
+    why: [`It found ${result.audio.speech_s.toFixed(1)} s of speech; a voice is judged on ` +
+      "2 s or more. Music, noise and silence are not speech."],
+    todo: "upload a recording in which someone speaks for a few seconds.",
   };
 }
