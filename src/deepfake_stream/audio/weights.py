@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..detection.weights import sha256_file
 from ..errors import WeightsError
 from .features import FeatureSpec
-from .model import VoiceModel, create_voice_model
+
+if TYPE_CHECKING:  # PyTorch loads only where the model loads: not in the job API front
+    from .model import VoiceModel
 
 
 class VoiceThresholds(BaseModel):
@@ -51,6 +54,8 @@ def read_voice_manifest(path: Path) -> VoiceManifest:
 
 def load_voice_model(manifest_path: Path) -> tuple[VoiceModel, VoiceManifest]:
     from safetensors.torch import load_file
+
+    from .model import create_voice_model
 
     manifest = read_voice_manifest(manifest_path)
     weights_path = (manifest_path.parent / manifest.file).resolve()

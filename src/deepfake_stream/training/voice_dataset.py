@@ -103,6 +103,12 @@ def read_clips(root: Path) -> list[Clip]:
     return clips
 
 
+def local_fakes(name: str, folder: Path) -> list[Clip]:
+    """Fakes made here (Piper, espeak-ng...): every audio file under `folder`."""
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
+    return [Clip((p,), "fake", name, "local", "tts", f"local/{name}", "", "") for p in paths]
+
+
 def _decode(clip: Clip) -> np.ndarray:
     parts = []
     for path in clip.paths:
@@ -185,6 +191,11 @@ def build(
     np.savez(out, allow_pickle=False, **arrays)
 
 
+def _named_folder(spec: str) -> tuple[str, Path]:
+    name, folder = spec.split("=", 1)
+    return name, Path(folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/work/audio"))
@@ -192,8 +203,15 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="first N clips only (a dry run)")
+    parser.add_argument(
+        "--local-fakes", nargs="*", default=[], help="NAME=DIR: fakes made here, instead of labels"
+    )
     args = parser.parse_args()
-    clips = read_clips(args.root)
+    clips = (
+        [c for spec in args.local_fakes for c in local_fakes(*_named_folder(spec))]
+        if args.local_fakes
+        else read_clips(args.root)
+    )
     if args.limit:
         clips = clips[: args.limit]
     for done in build(clips, args.out, args.variants, FeatureSpec(), args.workers):

@@ -43,7 +43,8 @@ TRAINING_DATA = (
     "sh-lee-prml/HierSpeechpp-demo@9a78d65e, e1tts/e1tts.github.io@c1378ffd; real digits of "
     "Jakobovski/free-spoken-digit-dataset@26eb9aaf (CC BY-SA 4.0, speaker yweweler held out). "
     "Labels and split: scripts/audio_data (docs/audio-data-survey.md). Never trained on: "
-    "PhilippMatthes/dc_tts@5f20e75b (real, held out), Piper and espeak-ng (local fakes)."
+    "PhilippMatthes/dc_tts@5f20e75b (real, held out). Local fakes (voice_dataset --local-fakes), "
+    "when given, are named in the training command."
 )
 
 

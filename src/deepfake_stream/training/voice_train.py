@@ -56,16 +56,21 @@ class VoiceData:
     pair: np.ndarray
 
     @classmethod
-    def load(cls, path: Path) -> VoiceData:
-        d = np.load(path)
+    def load(cls, *paths: Path) -> VoiceData:
+        """One or more voice_dataset files, as one."""
+        files = [np.load(path) for path in paths]
+
+        def joined(key: str) -> np.ndarray:
+            return np.concatenate([f[key] for f in files])
+
         return cls(
-            d["features"],
-            d["label"] == "fake",
-            d["clip"],
-            d["system"],
-            d["source"],
-            d["speaker"],
-            d["pair"],
+            joined("features"),
+            joined("label") == "fake",
+            joined("clip"),
+            joined("system"),
+            joined("source"),
+            joined("speaker"),
+            joined("pair"),
         )
 
     def held_out_reals(self) -> np.ndarray:
@@ -193,14 +198,14 @@ def generator_row(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, required=True, help="folder for folds and the model")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--folds", type=int, nargs="*", default=list(range(len(GENERATOR_FOLDS))))
     parser.add_argument("--release", action="store_true", help="also train on every fold")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    data = VoiceData.load(args.data)
+    data = VoiceData.load(*args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     for fold in args.folds:
         train_rows, test_rows = fold_split(data, GENERATOR_FOLDS[fold])
