@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -81,20 +82,13 @@ def main() -> None:
                 "live_window_3s_max_ms": round(max(window_ms), 1),
                 "video_with_sound_total_ms": video.timings.total_ms,
                 "video_voice_ms": video.audio.analyse_ms,
-                "peak_rss_mb": round(psutil.Process().memory_info().rss / 2**20, 0),
-                "peak_rss_mb_hwm": round(_peak_rss_mb(), 0),
+                "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 0),
+                # ru_maxrss: the process's high-water mark, in KiB on Linux.
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             },
             indent=1,
         )
     )
-
-
-def _peak_rss_mb() -> float:
-    """The process's high-water mark of resident memory (VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_stream.config import Settings, load_settings
+from deepfake_stream.audio.decode import load_audio
+from deepfake_stream.config import LimitSettings, Settings, load_settings
 from deepfake_stream.media import load_media
 from deepfake_stream.pipeline import Analyzer
 from support.processes import listening
@@ -21,6 +23,14 @@ REPO = Path(__file__).parent.parent
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def speech(fixtures: Path) -> np.ndarray:
+    """Real speech (eight spoken digits, tests/fixtures/README.md) at 16 kHz, float32."""
+    audio = load_audio(fixtures / "audio" / "speech_fsdd.flac", LimitSettings())
+    assert audio is not None
+    return audio.samples
 
 
 # The services this machine (and CI) runs; tests that need one are skipped, with the reason

@@ -30,12 +30,13 @@ from .detection.faces import (
 )
 from .detection.fusion import Branch, FusionManifest
 from .detection.weights import WeightsManifest
-from .errors import EmptyMediaError, FileTooLargeError, MediaError, UnsupportedMediaTypeError
+from .errors import EmptyMediaError, MediaError, UnsupportedMediaTypeError
 from .media import (
     LoadedMedia,
     MediaKind,
     Picture,
     SampledFrame,
+    check_size,
     load_media,
     sniff_file,
     without_video,
@@ -307,11 +308,7 @@ class Analyzer:
             raise UnsupportedMediaTypeError(
                 "the file holds audio only, and the voice branch is off (voice.enabled)"
             )
-        size = path.stat().st_size
-        if size > self.settings.limits.max_bytes:
-            raise FileTooLargeError(
-                f"file is {size} bytes; the limit is {self.settings.limits.max_bytes}"
-            )
+        check_size(path, self.settings.limits)
         if on_progress is not None:
             on_progress("decode", 0, 1)
         voice = self.voice.analyze_file(path, self.settings.limits, deadline)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-from deepfake_stream.audio.decode import SAMPLE_RATE, Audio, load_audio
+from deepfake_stream.audio.decode import SAMPLE_RATE, Audio
 from deepfake_stream.audio.features import (
     FeatureSpec,
     levelled,
@@ -16,16 +13,8 @@ from deepfake_stream.audio.features import (
     window_input,
 )
 from deepfake_stream.audio.speech import SpeechWindow, speech_frames, speech_windows
-from deepfake_stream.config import LimitSettings
 
 SPEC = FeatureSpec()
-
-
-@pytest.fixture
-def speech(fixtures: Path) -> np.ndarray:
-    audio = load_audio(fixtures / "audio" / "speech_fsdd.flac", LimitSettings())
-    assert audio is not None
-    return audio.samples
 
 
 def test_a_tone_lights_the_band_that_holds_it() -> None:

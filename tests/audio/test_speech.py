@@ -3,12 +3,9 @@ windows a voice verdict would rest on."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-from deepfake_stream.audio.decode import SAMPLE_RATE, Audio, load_audio
+from deepfake_stream.audio.decode import SAMPLE_RATE, Audio
 from deepfake_stream.audio.speech import (
     MIN_SPEECH_S,
     WINDOW_S,
@@ -16,14 +13,6 @@ from deepfake_stream.audio.speech import (
     speech_seconds,
     speech_windows,
 )
-from deepfake_stream.config import LimitSettings
-
-
-@pytest.fixture
-def speech(fixtures: Path) -> np.ndarray:
-    audio = load_audio(fixtures / "audio" / "speech_fsdd.flac", LimitSettings())
-    assert audio is not None
-    return audio.samples
 
 
 def _audio(*parts: np.ndarray) -> Audio:

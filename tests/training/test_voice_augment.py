@@ -3,14 +3,11 @@ real speech, the same for both classes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import signal
 
-from deepfake_stream.audio.decode import SAMPLE_RATE, load_audio
-from deepfake_stream.config import LimitSettings
+from deepfake_stream.audio.decode import SAMPLE_RATE
 from deepfake_stream.training.voice_augment import (
     CODECS,
     TARGET_RMS_DBFS,
@@ -20,13 +17,6 @@ from deepfake_stream.training.voice_augment import (
     rms_dbfs,
     through_codec,
 )
-
-
-@pytest.fixture
-def speech(fixtures: Path) -> np.ndarray:
-    audio = load_audio(fixtures / "audio" / "speech_fsdd.flac", LimitSettings())
-    assert audio is not None
-    return audio.samples
 
 
 @pytest.mark.parametrize(("codec", "container", "rate", "bit_rates"), CODECS)

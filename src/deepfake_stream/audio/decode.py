@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import av
 import av.error
@@ -29,12 +30,15 @@ class Audio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def load_audio(path: Path, limits: LimitSettings, deadline: Deadline | None = None) -> Audio | None:
-    """The first audio track of `path`, or None when it has none (a silent video). Raises
+def load_audio(
+    source: Path | IO[bytes], limits: LimitSettings, deadline: Deadline | None = None
+) -> Audio | None:
+    """The first audio track of `source` (a file, or bytes in memory), or None when it has none
+    (a silent video). Raises
     CorruptMediaError when the data cannot be decoded, DurationTooLongError past
     limits.max_duration_s, EmptyMediaError for a track without a single sample."""
     try:
-        with av.open(str(path), mode="r") as container:
+        with av.open(str(source) if isinstance(source, Path) else source, mode="r") as container:
             if not container.streams.audio:
                 return None
             stream = container.streams.audio[0]

@@ -90,12 +90,12 @@ def log_mel(samples: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     return np.log(mel + LOG_FLOOR).astype(np.float32)
 
 
-def speech_columns(speech: np.ndarray, columns: int, spec: FeatureSpec) -> np.ndarray:
-    """For each of `columns` spectrogram columns, whether the VAD frame under its centre is
-    speech (`speech`: one bool per speech.FRAME_S frame)."""
+def speech_columns(speech: np.ndarray, first: int, last: int, spec: FeatureSpec) -> np.ndarray:
+    """For each spectrogram column from `first` to `last` (excluded), whether the VAD frame
+    under its centre is speech (`speech`: one bool per speech.FRAME_S frame)."""
     if len(speech) == 0:
-        return np.zeros(columns, dtype=bool)
-    centres = np.arange(columns) * spec.hop_length + spec.win_length // 2
+        return np.zeros(max(last - first, 0), dtype=bool)
+    centres = np.arange(first, last) * spec.hop_length + spec.win_length // 2
     return np.asarray(speech[np.minimum(centres // FRAME_SAMPLES, len(speech) - 1)])
 
 
@@ -107,7 +107,7 @@ def window_input(
     first = int(round(window.start_s * spec.sample_rate / spec.hop_length))
     last = int(round(window.end_s * spec.sample_rate / spec.hop_length))
     part = spectrogram[:, first:last]
-    kept = part[:, speech_columns(speech, spectrogram.shape[1], spec)[first:last]]
+    kept = part[:, speech_columns(speech, first, first + part.shape[1], spec)]
     if kept.shape[1] == 0:
         kept = part
     kept = kept - kept.mean(axis=1, keepdims=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..detection.weights import sha256_file
+from ..detection.weights import verified_weights_path
 from ..errors import WeightsError
 from .features import FeatureSpec
 
@@ -58,14 +58,7 @@ def load_voice_model(manifest_path: Path) -> tuple[VoiceModel, VoiceManifest]:
     from .model import create_voice_model
 
     manifest = read_voice_manifest(manifest_path)
-    weights_path = (manifest_path.parent / manifest.file).resolve()
-    if not weights_path.is_file():
-        raise WeightsError(f"voice weights file not found: {weights_path}")
-    if sha256_file(weights_path) != manifest.sha256:
-        raise WeightsError(
-            f"voice weights file {weights_path} does not hash to the manifest's sha256 "
-            f"{manifest.sha256}: refusing to load it"
-        )
+    weights_path = verified_weights_path(manifest_path, manifest)
     model = create_voice_model(manifest.architecture)
     if manifest.features != model.spec.features:
         raise WeightsError(
@@ -77,10 +70,3 @@ def load_voice_model(manifest_path: Path) -> tuple[VoiceModel, VoiceManifest]:
     except (RuntimeError, OSError) as exc:
         raise WeightsError(f"weights in {weights_path} do not fit the voice model: {exc}") from exc
     return model.eval(), manifest
-
-
-def save_voice_weights(model: VoiceModel, path: Path) -> str:
-    from safetensors.torch import save_file
-
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
-    return sha256_file(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -186,7 +186,17 @@ def write_manifest(path: Path, manifest: BaseModel) -> None:
     path.write_text(manifest.model_dump_json(indent=2) + "\n")
 
 
-def verified_weights_path(manifest_path: Path, manifest: WeightsManifest) -> Path:
+class NamesWeightsFile(Protocol):
+    """Any manifest (face, frequency or voice weights): it names a file and its sha256."""
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+
+def verified_weights_path(manifest_path: Path, manifest: NamesWeightsFile) -> Path:
     """The weights file named by the manifest, after checking its sha256."""
     weights_path = (manifest_path.parent / manifest.file).resolve()
     if not weights_path.is_file():
@@ -222,8 +232,9 @@ def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifes
     return detector.eval(), manifest
 
 
-def save_detector_weights(detector: Detector, path: Path) -> str:
-    """Write the detector's weights as safetensors; returns the file's sha256."""
+def save_detector_weights(detector: torch.nn.Module, path: Path) -> str:
+    """Write a model's weights (a detector's, the voice model's) as safetensors; returns the
+    file's sha256."""
     from safetensors.torch import save_file
 
     state = {key: value.detach().contiguous().cpu() for key, value in detector.state_dict().items()}

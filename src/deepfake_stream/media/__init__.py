@@ -38,6 +38,7 @@ __all__ = [
     "sniff",
     "sniff_file",
     "upright_rotation",
+    "check_size",
     "without_video",
 ]
 
@@ -56,6 +57,13 @@ def without_video(path: Path, media_type: MediaType) -> MediaType:
     return media_type
 
 
+def check_size(path: Path, limits: LimitSettings) -> None:
+    """FileTooLargeError for a file over limits.max_bytes."""
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
+
+
 def load_media(
     path: Path,
     limits: LimitSettings,
@@ -66,9 +74,7 @@ def load_media(
 ) -> LoadedMedia:
     """Check a file against the limits, then load an image or sample a video (within the
     deadline, when there is one). media_type: the file's, when the caller sniffed it already."""
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise FileTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
+    check_size(path, limits)
     media_type = media_type or sniff_file(path)
     if media_type.kind is MediaKind.AUDIO:
         raise UnsupportedMediaTypeError("an audio file has no frames: its voice is judged instead")

@@ -14,7 +14,8 @@ import av
 import numpy as np
 from scipy import signal
 
-from ..audio.decode import SAMPLE_RATE
+from ..audio.decode import SAMPLE_RATE, load_audio
+from ..config import LimitSettings
 
 TARGET_RMS_DBFS = -26.0  # speech level every clip is brought to before the chain
 GAIN_JITTER_DB = 6.0
@@ -66,15 +67,9 @@ def through_codec(
         for packet in stream.encode(None):
             output.mux(packet)
     buffer.seek(0)
-    with av.open(buffer, mode="r") as decoded:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        blocks = [
-            resampled.to_ndarray().reshape(-1)
-            for frame in decoded.decode(audio=0)
-            for resampled in resampler.resample(frame)
-        ]
-        blocks += [r.to_ndarray().reshape(-1) for r in resampler.resample(None)]
-    return np.asarray(np.clip(np.concatenate(blocks), -1.0, 1.0), dtype=np.float32)
+    decoded = load_audio(buffer, LimitSettings())
+    assert decoded is not None  # the container was just written with one audio stream
+    return decoded.samples
 
 
 def band_limit(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:

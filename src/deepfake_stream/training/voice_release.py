@@ -20,9 +20,9 @@ import torch
 
 from ..audio.model import create_voice_model
 from ..audio.voice import VoiceScorer
-from ..audio.weights import VoiceManifest, VoiceThresholds, save_voice_weights
+from ..audio.weights import VoiceManifest, VoiceThresholds
 from ..config import LimitSettings
-from ..detection.weights import write_manifest
+from ..detection.weights import save_detector_weights, write_manifest
 from ..errors import MediaError
 from .metrics import apply_temperature, equal_error_rate, fake_cut, fit_temperature, real_cut
 from .metrics import roc_auc as auc
@@ -130,7 +130,7 @@ def main() -> None:
     model = create_voice_model("logmel-cnn")
     model.load_state_dict(torch.load(args.run / "release.pt", weights_only=True))
     weights = args.out / f"{MANIFEST_NAME}.safetensors"
-    sha = save_voice_weights(model, weights)
+    sha = save_detector_weights(model, weights)
     manifest_path = args.out / f"{MANIFEST_NAME}.json"
 
     def manifest(extra: dict[str, float]) -> VoiceManifest:
