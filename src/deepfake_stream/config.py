@@ -171,6 +171,11 @@ class FaceSettings(_Section):
     detect_batch_size: int = Field(default=4, ge=1)
     # Brighten dark frames (for the detector only) so that underexposed faces are found.
     brighten_dark_frames: bool = True
+    # Whole frames are searched at least every this many frames; in between, each face is only
+    # looked for near its last box (detection/search.py). 1: every frame searched whole.
+    keyframe_interval: int = Field(default=4, ge=1)
+    # Frames further apart than this are searched whole: a face may have gone anywhere.
+    max_track_gap_s: float = Field(default=2.0, ge=0.0)
 
     @model_validator(mode="before")
     @classmethod

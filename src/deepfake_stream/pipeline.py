@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import logging
 import queue
@@ -29,6 +28,7 @@ from .detection.faces import (
     keep_confirmed_tracks,
 )
 from .detection.fusion import Branch, FusionManifest
+from .detection.search import FaceSearch
 from .detection.weights import WeightsManifest
 from .errors import EmptyMediaError, MediaError, UnsupportedMediaTypeError
 from .media import (
@@ -41,6 +41,7 @@ from .media import (
     sniff_file,
     without_video,
 )
+from .memory import release_free_memory, tune_allocator
 from .result import Analysis, LoadedModel, audio_result, build_audio_result, build_result
 from .schema import AnalysisResult, AudioResult, BranchWeights, ModelResult, Timings
 from .verdict import policy_for, weigh_voice
@@ -62,27 +63,11 @@ class FrameFace:
     novelty: float | None  # distance from the training faces over its threshold (with a fusion)
 
 
-def _load_malloc_trim() -> Callable[[], None]:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to release
-        return lambda: None
-
-    def release() -> None:
-        libc.malloc_trim(0)
-
-    return release
-
-
-# glibc keeps freed frame-sized buffers in its heaps; without handing them back after each
-# analysis, the service's RSS crept up by ~700 MB over a few dozen videos.
-release_free_memory = _load_malloc_trim()
-
-
 class Analyzer:
     """Loads the models once; analyze() is then safe to call from several threads."""
 
     def __init__(self, settings: Settings) -> None:
+        tune_allocator()
         self.settings = settings
         detector, manifest, weights_sha = load_face_detector(settings.model)
         # Faces are cut as the weights' training crops were; untrained: the architecture's crop.
@@ -145,11 +130,22 @@ class Analyzer:
         how unlike the training faces each is."""
         return self.scorer.score(crops)
 
-    def analyze_frame(self, picture: Picture, tracker: ConfirmedTracker) -> list[FrameFace]:
-        """One frame of a live stream: its faces on confirmed tracks, linked by `tracker` to the
-        stream's earlier frames, with their scores. The same detector, track rule and branches
+    def face_search(self, photo: bool = False) -> FaceSearch:
+        """A fresh search across one video's samples or one stream's frames, or of a photo:
+        at its finer size, looked at first at the videos' size (detect_coarse_first)."""
+        faces = self.settings.faces
+        if photo:
+            return FaceSearch(self.faces, faces.detect_short_side_image, faces.detect_short_side)
+        return FaceSearch(self.faces, faces.detect_short_side)
+
+    def analyze_frame(
+        self, picture: Picture, time_s: float, search: FaceSearch, tracker: ConfirmedTracker
+    ) -> list[FrameFace]:
+        """One frame of a live stream: its faces (found by `search`, which follows the stream's
+        faces from frame to frame) on confirmed tracks, linked by `tracker` to the stream's
+        earlier frames, with their scores. The same detector, search, track rule and branches
         as files; streams.state judges them with the same verdict policy."""
-        (found,) = self.faces.detect([picture], self.settings.faces.detect_short_side)
+        (found,) = search.find([(picture, time_s)])
         kept = tracker.update(found)
         if not kept:
             return []
@@ -187,11 +183,6 @@ class Analyzer:
         if media_type.kind is MediaKind.AUDIO:
             return self._analyze_audio(path, media_type.format, file_name, deadline, on_progress)
         is_image = media_type.kind is MediaKind.IMAGE
-        short_side = (
-            self.settings.faces.detect_short_side_image
-            if is_image
-            else self.settings.faces.detect_short_side
-        )
         # Decoding runs in a worker thread; frames are detected in batches as they arrive, so
         # the decoder's and the detector's idle moments fill each other's.
         arrivals: queue.SimpleQueue[SampledFrame | None] = queue.SimpleQueue()
@@ -235,7 +226,7 @@ class Analyzer:
 
         try:
             faces_per_frame, detect_seconds = self._detect_as_decoded(
-                arrivals, short_side, deadline, on_batch
+                arrivals, is_image, deadline, on_batch
             )
         finally:  # detection timed out: the decoder stops at its next check of the deadline
             wait([decoding])
@@ -335,7 +326,7 @@ class Analyzer:
     def _detect_as_decoded(
         self,
         arrivals: queue.SimpleQueue[SampledFrame | None],
-        short_side: int,
+        photo: bool,
         deadline: Deadline,
         on_batch: Callable[[list[list[Face]]], None],
     ) -> tuple[list[list[Face]], float]:
@@ -343,6 +334,7 @@ class Analyzer:
         to on_batch as soon as found; and the seconds spent."""
         found: list[list[Face]] = []
         waiting: list[SampledFrame] = []
+        search = self.face_search(photo)
         busy = 0.0
         while True:
             frame = arrivals.get()
@@ -350,7 +342,7 @@ class Analyzer:
                 waiting.append(frame)
             if waiting and (frame is None or len(waiting) >= self.settings.faces.detect_batch_size):
                 began = time.perf_counter()
-                batch = self.faces.detect([f.picture for f in waiting], short_side)
+                batch = search.find([(f.picture, f.time_s) for f in waiting])
                 busy += time.perf_counter() - began
                 on_batch(batch)
                 found.extend(batch)

@@ -4,45 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
-from facenet_pytorch.models.utils.detect_face import (
-    bbreg,
-    generateBoundingBox,
-    pad,
-    rerec,
-)
-from torch.nn.functional import interpolate
-from torchvision.ops import batched_nms, roi_align
 
 from ..config import FaceSettings
 from ..media import Picture
 from .crop import Box, CropSpec, crop_face
+from .mtcnn import Mtcnn, brighten_if_dark
 
-# Frames darker than this mean luminance (0..1) are brightened for the detector only:
-# MTCNN misses faces in underexposed footage that a person sees easily.
-DARK_FRAME_LUMINANCE = 0.25
-BRIGHTENED_LUMINANCE = 0.45
 # Two boxes in consecutive samples belong to one person when they overlap this much...
 TRACK_MIN_IOU = 0.3
 # ...or when their centres are closer than this share of the box size and sizes agree.
 TRACK_MAX_CENTRE_SHIFT = 0.6
 TRACK_MAX_SIZE_RATIO = 1.6
 
-# MTCNN's image pyramid step, and its input normalisation.
-MTCNN_PYRAMID_FACTOR = 0.709
-MTCNN_PIXEL_MEAN = 127.5
-MTCNN_PIXEL_SCALE = 1 / 128
-MTCNN_NMS = (0.5, 0.7, 0.7, 0.7)  # per scale, across scales, after R-Net, after O-Net ("Min")
-
-# Samples per output pixel side when cutting R-Net/O-Net crops: 2 keeps the boxes within a few
-# percent of exact area resampling at a fifth of its cost on large faces.
-ROI_SAMPLES = 2
-# P-Net candidates per frame passed on to R-Net, best first. Textured scenes make thousands, and
-# R-Net's time grows with them; real faces score near the top.
-MTCNN_MAX_CANDIDATES_PER_FRAME = 50
+# A face seen before is looked for again with R-Net on square boxes around its last box,
+# shifted by these shares of its side and scaled by these factors; R-Net's regression then
+# moves the best ones onto the face, wherever it went within about half its size.
+NEAR_SHIFTS = (-0.25, 0.0, 0.25)
+NEAR_SCALES = (0.85, 1.0, 1.18)
+# R-Net's best this many candidates per face go on to O-Net (R-Net passes most of the
+# overlapping boxes around a face; O-Net's time grows with each).
+NEAR_MAX_REFINED = 3
+# A face at least this many pixels high in a coarse frame is seen by O-Net at its full input
+# size (48 px): a finer frame would not place it better.
+COARSE_FACE_SIDE = 48
+# Two faces found again that overlap this much are one face claimed by two tracks.
+NEAR_SAME_FACE_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,84 +42,14 @@ class Face:
     crop: np.ndarray  # the crop under the detector's CropSpec, size x size x 3, uint8
 
 
-def nms_per_frame(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    frames: torch.Tensor,
-    threshold: float,
-    overlap: Literal["union", "min"] = "union",
-) -> torch.Tensor:
-    """Non-maximum suppression within each frame of a batch; returns the kept indices.
-
-    A frame's faces must not depend on the other frames of its batch. torchvision's batched
-    NMS keeps frames apart by shifting each frame's boxes by frame index x (largest coordinate
-    + 1), which fails for boxes with negative coordinates (faces cut by the frame's edge):
-    shifting every box to start at 0 first keeps them apart, and overlaps do not change.
-    facenet-pytorch's "Min" NMS also breaks ties (O-Net scores saturate at 1.0) in an order
-    that depends on the whole batch, so that one runs frame by frame with a stable order.
-    """
-    if boxes.numel() == 0:
-        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
-    if overlap == "union":
-        survivors: torch.Tensor = batched_nms(boxes - boxes.min(), scores, frames, threshold)
-        return survivors
-    boxes_np, scores_np, frames_np = (t.cpu().numpy() for t in (boxes, scores, frames))
-    keep: list[int] = []
-    for frame in np.unique(frames_np):
-        (mine,) = np.nonzero(frames_np == frame)
-        kept = _nms_min_overlap(boxes_np[mine], scores_np[mine], threshold)
-        keep.extend(int(mine[i]) for i in kept)
-    return torch.as_tensor(keep, dtype=torch.int64, device=boxes.device)
-
-
-def _nms_min_overlap(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
-    """Greedy NMS where overlap is intersection over the smaller box (MTCNN's last stage);
-    equal scores keep their input order."""
-    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
-    area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(int(best))
-        width = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1)
-        height = np.maximum(
-            0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1
-        )
-        order = rest[width * height / np.minimum(area[best], area[rest]) <= threshold]
-    return keep
-
-
-def brighten_if_dark(batch: np.ndarray) -> np.ndarray:
-    """Gamma-correct frames whose mean luminance is below DARK_FRAME_LUMINANCE."""
-    out = batch
-    means = batch.reshape(len(batch), -1).mean(axis=1) / 255.0
-    for index, mean in enumerate(means):
-        if 1e-3 < mean < DARK_FRAME_LUMINANCE:
-            if out is batch:
-                out = batch.copy()
-            gamma = np.log(BRIGHTENED_LUMINANCE) / np.log(mean)
-            lut = (np.linspace(0.0, 1.0, 256) ** gamma * 255.0).round().astype(np.uint8)
-            out[index] = lut[batch[index]]
-    return out
-
-
 class FaceDetector:
     """Batched MTCNN (facenet-pytorch, weights from its wheel) plus cropping."""
 
     def __init__(self, settings: FaceSettings, crop: CropSpec, device: str = "cpu") -> None:
-        from facenet_pytorch import MTCNN
-
         self.settings = settings
         self.crop = crop
         self.device = torch.device(device)
-        # Only MTCNN's three networks (weights from the facenet-pytorch wheel) are used: the
-        # cascade below batches the R-Net/O-Net crops instead of resizing them one by one.
-        mtcnn = MTCNN(device=self.device).eval()
-        # channels_last: twice as fast for P-Net's convolutions and pooling on CPU.
-        self._pnet = mtcnn.pnet.to(memory_format=torch.channels_last)
-        self._rnet = mtcnn.rnet.to(memory_format=torch.channels_last)
-        self._onet = mtcnn.onet.to(memory_format=torch.channels_last)
+        self._mtcnn = Mtcnn(self.device)
 
     def detect(self, pictures: Sequence[Picture], short_side: int) -> list[list[Face]]:
         """Faces in each picture, largest first, with crops from the full-resolution frame."""
@@ -140,6 +59,63 @@ class FaceDetector:
             chunk = pictures[start : start + step]
             results.extend(self._detect_chunk(chunk, short_side))
         return results
+
+    def detect_coarse_first(
+        self, pictures: Sequence[Picture], short_side: int, coarse_side: int
+    ) -> list[list[Face]]:
+        """Faces as detect() finds them at short_side, but looked for at coarse_side first: a
+        picture whose faces all span at least O-Net's input there (COARSE_FACE_SIDE) keeps
+        those, since a finer frame would give O-Net nothing more to see; the others (no face,
+        or a small one) are searched again at short_side. A portrait costs a quarter of the
+        pixels; faces much smaller than the largest may go unseen."""
+        found = self.detect(pictures, coarse_side)
+        again = [
+            index
+            for index, (picture, faces) in enumerate(zip(pictures, found, strict=True))
+            if not faces
+            or _smallest_side(faces) * _scale_to(picture, coarse_side) < COARSE_FACE_SIDE
+        ]
+        finer = self.detect([pictures[i] for i in again], short_side)
+        for index, faces in zip(again, finer, strict=True):
+            found[index] = faces
+        return found
+
+    def detect_near(
+        self, picture: Picture, boxes: Sequence[Box], short_side: int
+    ) -> list[Face | None]:
+        """Each earlier face found again where it was last (`boxes`), without P-Net's pyramid:
+        R-Net scores a few boxes around each last box (NEAR_SHIFTS, NEAR_SCALES) in the frame
+        downscaled as for a whole search, and O-Net places the best. Same frame, same networks
+        and same scale as a whole search: a face that stayed put gets the same box. Returns the
+        face that best continues each box, or None where there is none."""
+        if not boxes:
+            return []
+        small = picture.to_rgb(short_side)
+        scale = picture.size[0] / small.shape[1]
+        batch = small[np.newaxis]
+        if self.settings.brighten_dark_frames:
+            batch = brighten_if_dark(batch)
+        candidates = np.concatenate([_candidates_around(box, scale) for box in boxes])
+        ((found_boxes, probs, points),) = self._mtcnn.refine(
+            batch, candidates, self.settings.thresholds, NEAR_MAX_REFINED * len(boxes)
+        )
+        found_boxes, points = found_boxes * scale, points * scale
+        found: list[Face | None] = []
+        for box in boxes:
+            links = [
+                _link_score(_as_box(found_boxes[i]), box) if probs[i] >= self._floor else 0.0
+                for i in range(len(probs))
+            ]
+            if not links or max(links) <= 0:
+                found.append(None)
+                continue
+            best = int(np.argmax(links))
+            found.append(self._face(picture, found_boxes[best], probs[best], points[best]))
+        return found
+
+    @property
+    def _floor(self) -> float:
+        return min(self.settings.min_confidence, self.settings.min_confidence_in_track)
 
     def _detect_chunk(self, pictures: Sequence[Picture], short_side: int) -> list[list[Face]]:
         small = [picture.to_rgb(short_side) for picture in pictures]
@@ -152,171 +128,75 @@ class FaceDetector:
             batch = np.stack([small[index] for index in group])
             if self.settings.brighten_dark_frames:
                 batch = brighten_if_dark(batch)
-            detections = self._cascade(batch)
+            detections = self._mtcnn.detect(
+                batch, self.settings.min_face_size, self.settings.thresholds
+            )
             for slot, index in enumerate(group):
                 picture = pictures[index]
                 scale = picture.size[0] / small[index].shape[1]
-                found[index] = self._faces_in_frame(picture, *detections[slot], scale)
+                boxes, probs, points = detections[slot]
+                found[index] = self._faces_in_frame(picture, boxes * scale, probs, points * scale)
         return found
 
-    @torch.inference_mode()
-    def _cascade(self, batch: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """MTCNN's P-Net, R-Net, O-Net cascade on a batch of same-size frames.
-
-        Follows facenet-pytorch's detect_face, except that the candidate crops of each stage
-        are cut and resized in one roi_align call (there: one interpolate call per box, which
-        was a third of the detector's time). Returns (boxes, probs, landmarks) per frame.
-        """
-        # NHWC uint8 viewed as NCHW: channels_last in memory, as the networks want it.
-        imgs = torch.as_tensor(batch, device=self.device).permute(0, 3, 1, 2).float()
-        level = imgs.contiguous()  # the resize is faster on plain NCHW
-        count, _, height, width = imgs.shape
-        thresholds = self.settings.thresholds
-        scale = 12.0 / self.settings.min_face_size
-        side = min(height, width) * scale
-        candidates, owners, picks, offset = [], [], [], 0
-        while side >= 12:
-            # Each level from the previous one, antialiased bilinear: as smooth as facenet's
-            # "area" resize from the full frame, at a third of the cost.
-            level = interpolate(
-                level,
-                size=(int(height * scale + 1), int(width * scale + 1)),
-                mode="bilinear",
-                antialias=True,
-            )
-            pnet_input = (level - MTCNN_PIXEL_MEAN) * MTCNN_PIXEL_SCALE
-            reg, probs = self._pnet(pnet_input.contiguous(memory_format=torch.channels_last))
-            level_boxes, level_owners = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
-            candidates.append(level_boxes)
-            owners.append(level_owners)
-            keep = nms_per_frame(level_boxes[:, :4], level_boxes[:, 4], level_owners, MTCNN_NMS[0])
-            picks.append(keep + offset)
-            offset += level_boxes.shape[0]
-            scale *= MTCNN_PYRAMID_FACTOR
-            side *= MTCNN_PYRAMID_FACTOR
-        empty = [(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))) for _ in range(count)]
-        if not candidates:
-            return empty
-        pick = torch.cat(picks)
-        boxes, image_inds = torch.cat(candidates)[pick], torch.cat(owners)[pick]
-        keep = nms_per_frame(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[1])
-        keep = _top_per_image(keep, image_inds[keep], MTCNN_MAX_CANDIDATES_PER_FRAME)
-        boxes, image_inds = boxes[keep], image_inds[keep]
-        extent_w, extent_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        boxes = torch.stack(
-            [
-                boxes[:, 0] + boxes[:, 5] * extent_w,
-                boxes[:, 1] + boxes[:, 6] * extent_h,
-                boxes[:, 2] + boxes[:, 7] * extent_w,
-                boxes[:, 3] + boxes[:, 8] * extent_h,
-                boxes[:, 4],
-            ],
-            dim=1,
-        )
-        boxes = rerec(boxes)
-
-        # R-Net refines the candidates.
-        boxes, image_inds, crops = self._stage_crops(imgs, boxes, image_inds, 24)
-        if len(boxes) == 0:
-            return empty
-        regression, scores = self._rnet((crops - MTCNN_PIXEL_MEAN) * MTCNN_PIXEL_SCALE)
-        passed = scores[:, 1] > thresholds[1]
-        boxes = torch.cat((boxes[passed, :4], scores[passed, 1:2]), dim=1)
-        image_inds, regression = image_inds[passed], regression[passed]
-        keep = nms_per_frame(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[2])
-        boxes = rerec(bbreg(boxes[keep], regression[keep]))
-        image_inds = image_inds[keep]
-
-        # O-Net scores, places the box and finds the landmarks.
-        boxes, image_inds, crops = self._stage_crops(imgs, boxes, image_inds, 48)
-        if len(boxes) == 0:
-            return empty
-        regression, landmarks, scores = self._onet((crops - MTCNN_PIXEL_MEAN) * MTCNN_PIXEL_SCALE)
-        passed = scores[:, 1] > thresholds[2]
-        boxes = torch.cat((boxes[passed, :4], scores[passed, 1:2]), dim=1)
-        image_inds, regression, landmarks = (
-            image_inds[passed],
-            regression[passed],
-            landmarks[passed],
-        )
-        box_w = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
-        box_h = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
-        points = torch.stack(
-            (
-                box_w * landmarks[:, :5] + boxes[:, 0:1] - 1,
-                box_h * landmarks[:, 5:] + boxes[:, 1:2] - 1,
-            ),
-            dim=2,
-        )
-        boxes = bbreg(boxes, regression)
-        keep = nms_per_frame(boxes[:, :4], boxes[:, 4], image_inds, MTCNN_NMS[3], "min")
-        boxes_np = boxes[keep].cpu().numpy().astype(np.float64)
-        points_np = points[keep].cpu().numpy().astype(np.float64)
-        owners_np = image_inds[keep].cpu().numpy()
-        return [
-            (boxes_np[owners_np == i, :4], boxes_np[owners_np == i, 4], points_np[owners_np == i])
-            for i in range(count)
-        ]
-
-    @staticmethod
-    def _stage_crops(
-        imgs: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Tensor, size: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The in-frame part of each box, resized to size x size (area-like averaging)."""
-        height, width = imgs.shape[2:]
-        y, ey, x, ex = pad(boxes, width, height)  # 1-based, clipped to the frame
-        valid = torch.as_tensor((ey > y - 1) & (ex > x - 1))
-        rois = torch.as_tensor(
-            np.stack([x - 1, y - 1, ex, ey], axis=1), dtype=imgs.dtype, device=imgs.device
-        )
-        rois = torch.cat([image_inds.to(imgs.dtype).unsqueeze(1), rois], dim=1)[valid]
-        crops = roi_align(
-            imgs, rois, output_size=(size, size), sampling_ratio=ROI_SAMPLES, aligned=True
-        )
-        return boxes[valid], image_inds[valid], crops
-
     def _faces_in_frame(
-        self,
-        picture: Picture,
-        boxes: np.ndarray,
-        probs: np.ndarray,
-        points: np.ndarray,
-        scale: float,
+        self, picture: Picture, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray
     ) -> list[Face]:
-        box_array, prob_array, point_array = boxes * scale, probs, points * scale
-        floor = min(self.settings.min_confidence, self.settings.min_confidence_in_track)
-        keep = [i for i, p in enumerate(prob_array) if p >= floor]
-        areas = (box_array[:, 2] - box_array[:, 0]) * (box_array[:, 3] - box_array[:, 1])
+        """The frame's faces from its detections (in frame pixels), largest first."""
+        keep = [i for i, p in enumerate(probs) if p >= self._floor]
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep.sort(key=lambda i: -areas[i])
         keep = keep[: self.settings.max_faces_per_frame]
-        faces = []
-        for i in keep:
-            box: Box = (
-                float(box_array[i, 0]),
-                float(box_array[i, 1]),
-                float(box_array[i, 2]),
-                float(box_array[i, 3]),
-            )
-            faces.append(
-                Face(
-                    box=box,
-                    confidence=float(prob_array[i]),
-                    landmarks=tuple((float(x), float(y)) for x, y in point_array[i]),
-                    crop=crop_face(picture, box, self.crop),
-                )
-            )
-        return faces
+        return [self._face(picture, boxes[i], probs[i], points[i]) for i in keep]
+
+    def _face(
+        self, picture: Picture, box: np.ndarray, probability: float, points: np.ndarray
+    ) -> Face:
+        face_box = _as_box(box)
+        return Face(
+            box=face_box,
+            confidence=float(probability),
+            landmarks=tuple((float(x), float(y)) for x, y in points),
+            crop=crop_face(picture, face_box, self.crop),
+        )
 
 
-def _top_per_image(order: torch.Tensor, owners: torch.Tensor, limit: int) -> torch.Tensor:
-    """The first `limit` entries of `order` (sorted best first) for each image."""
-    if len(order) <= limit:
-        return order
-    rank = torch.zeros_like(owners)
-    for owner in torch.unique(owners):
-        mine = owners == owner
-        rank[mine] = torch.arange(int(mine.sum()), device=owners.device)
-    return order[rank < limit]
+def _candidates_around(box: Box, scale: float) -> np.ndarray:
+    """Square boxes (K, 4) around `box` (frame pixels) in a frame shrunk by `scale`."""
+    side = max(box[2] - box[0], box[3] - box[1]) / scale
+    centre_x, centre_y = (box[0] + box[2]) / 2 / scale, (box[1] + box[3]) / 2 / scale
+    return np.array(
+        [
+            (x - half, y - half, x + half, y + half)
+            for factor in NEAR_SCALES
+            for half in [side * factor / 2]
+            for dx in NEAR_SHIFTS
+            for dy in NEAR_SHIFTS
+            for x, y in [(centre_x + dx * side, centre_y + dy * side)]
+        ],
+        dtype=np.float32,
+    )
+
+
+def _smallest_side(faces: Sequence[Face]) -> float:
+    return min(min(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in faces)
+
+
+def _scale_to(picture: Picture, short_side: int) -> float:
+    """The factor by which to_rgb(short_side) shrinks the picture."""
+    return min(1.0, short_side / min(picture.size))
+
+
+def _as_box(values: np.ndarray) -> Box:
+    return (float(values[0]), float(values[1]), float(values[2]), float(values[3]))
+
+
+def faces_overlap(faces: Sequence[Face]) -> bool:
+    """Whether two of the faces are one face (two tracks that found the same person again)."""
+    return any(
+        iou(a.box, b.box) > NEAR_SAME_FACE_IOU
+        for index, a in enumerate(faces)
+        for b in faces[index + 1 :]
+    )
 
 
 def keep_confirmed_tracks(

@@ -10,6 +10,8 @@ import av.error
 import numpy as np
 from PIL import Image
 
+PHOTO_REDUCING_GAP = 2.0
+
 
 def _rescaled_size(width: int, height: int, max_short_side: int | None) -> tuple[int, int]:
     """Size with the short side at most max_short_side, keeping aspect, even numbers."""
@@ -50,14 +52,15 @@ def _pad_black(rgb: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarra
 
 
 class ImagePicture:
-    """A decoded still image (already upright)."""
+    """A decoded still image (already upright): RGB pixels, or a Pillow RGB image whose pixels
+    are copied out only where asked (a region for a face, a small copy for the detector)."""
 
-    def __init__(self, rgb: np.ndarray) -> None:
-        self._pixels: np.ndarray | None = rgb
-        self._size = (rgb.shape[1], rgb.shape[0])
+    def __init__(self, rgb: np.ndarray | Image.Image) -> None:
+        self._pixels: np.ndarray | Image.Image | None = rgb
+        self._size = rgb.size if isinstance(rgb, Image.Image) else (rgb.shape[1], rgb.shape[0])
 
     @property
-    def _rgb(self) -> np.ndarray:
+    def _stored(self) -> np.ndarray | Image.Image:
         if self._pixels is None:
             raise RuntimeError("the image's pixels were released")
         return self._pixels
@@ -72,16 +75,23 @@ class ImagePicture:
     def to_rgb(self, max_short_side: int | None = None) -> np.ndarray:
         width, height = self.size
         new_size = _rescaled_size(width, height, max_short_side)
+        stored = self._stored
         if new_size == (width, height):
-            return self._rgb
-        resized = Image.fromarray(self._rgb).resize(new_size, Image.Resampling.BILINEAR)
+            return np.asarray(stored)
+        image = stored if isinstance(stored, Image.Image) else Image.fromarray(stored)
+        # reducing_gap: an integer box reduction first, then bilinear; a third faster on large
+        # photos, within a quarter of a grey level of the one-step resize.
+        resized = image.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=PHOTO_REDUCING_GAP)
         return np.asarray(resized)
 
     def crop_rgb(self, box: tuple[int, int, int, int]) -> np.ndarray:
         (x1, y1, x2, y2), padding = _clip_box(box, *self.size)
         if x2 <= x1 or y2 <= y1:
             return np.zeros((box[3] - box[1], box[2] - box[0], 3), np.uint8)
-        return _pad_black(self._rgb[y1:y2, x1:x2], padding)
+        stored = self._stored
+        if isinstance(stored, Image.Image):
+            return _pad_black(np.asarray(stored.crop((x1, y1, x2, y2))), padding)
+        return _pad_black(stored[y1:y2, x1:x2], padding)
 
 
 class VideoPicture:

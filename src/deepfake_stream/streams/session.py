@@ -146,6 +146,7 @@ class StreamSession:
             cooldown_s=settings.cooldown_s,
         )
         self._tracker = ConfirmedTracker(analyzer.settings.faces.min_confidence)
+        self._search = analyzer.face_search()
         self._monitors: dict[int, PersonMonitor] = {}
         self._next_due = float("-inf")
         self._slot: tuple[float, PictureSource] | None = None
@@ -251,7 +252,7 @@ class StreamSession:
     def _analyse(self, time_s: float, source: PictureSource) -> None:
         try:
             picture = source()
-            faces = self.analyzer.analyze_frame(picture, self._tracker)
+            faces = self.analyzer.analyze_frame(picture, time_s, self._search, self._tracker)
             picture.release()
         except DeepfakeStreamError as exc:  # a bad frame is reported; the stream goes on
             self._emit(ErrorEvent, time_s=time_s, code=exc.code, message=exc.message)
