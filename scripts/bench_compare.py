@@ -105,7 +105,6 @@ def serving(name: str, tree: Path, log_folder: Path) -> Iterator[Server]:
         "PYTHONPATH": str(tree / "src"),
         "DFS_HOME": str(tree),
         "OMP_WAIT_POLICY": "PASSIVE",
-        "DFS_SERVER__MAX_QUEUED": "64",
     }
     log = (log_folder / f"{name}.log").open("wb")
     process = subprocess.Popen(

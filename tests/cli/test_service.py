@@ -104,13 +104,13 @@ def test_analyze_table(fixtures: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_analyze_table_says_why_a_verdict_is_uncertain(
     fixtures: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """With srm-lite0-dfdc the talking head is under the validation real threshold but not the
-    calibrated one: the table's reader gets the result's warning, not a bare `uncertain`."""
+    """With srm-lite0-dfdc and every frame searched whole, the talking head is under the
+    validation real threshold but not the calibrated one: the table's reader gets the result's
+    warning, not a bare `uncertain`."""
     config = tmp_path / "dfdc.yaml"
     weights = Path(DEFAULT_CONFIG).resolve().parents[1] / "weights" / "srm-lite0-dfdc.json"
-    config.write_text(
-        Path(DEFAULT_CONFIG).read_text().replace("weights/srm-lite0-wild.json", str(weights))
-    )
+    text = Path(DEFAULT_CONFIG).read_text().replace("weights/srm-lite0-wild.json", str(weights))
+    config.write_text(text.replace("keyframe_interval: 4", "keyframe_interval: 1"))
     code = main(["analyze", "--config", str(config), str(fixtures / "real_hdtf_2s.mp4")])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
