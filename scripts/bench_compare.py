@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -259,10 +260,10 @@ def concurrent_uploads(server: Server, path: Path, count: int) -> None:
         started = time.perf_counter()
         with RssWatch([server]), ThreadPoolExecutor(max_workers=count) as pool:
             answers = list(pool.map(lambda _: upload(client, server, path), range(count)))
-    verdicts = [str(body.get("verdict")) for _, body in answers]
+    verdicts = Counter(str(body.get("verdict")) for _, body in answers)
     print(
         f"{count} concurrent uploads of {path.name} to {server.name}: {len(answers)} answered in "
-        f"{time.perf_counter() - started:.1f} s; verdicts {sorted(set(verdicts))}; "
+        f"{time.perf_counter() - started:.1f} s; answers {dict(verdicts)}; "
         f"peak RSS {server.peak_rss / 2**20:,.0f} MB"
     )
 
@@ -272,7 +273,7 @@ def main() -> None:
     parser.add_argument("media", nargs="+", type=Path, help="files or folders to upload")
     parser.add_argument("--baseline", default="ce0d701", help="baseline commit (default ce0d701)")
     parser.add_argument("--candidate", help="candidate commit (default: this checkout)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="0: no comparison")
     parser.add_argument("--concurrent", type=int, default=0, help="then N uploads at once")
     args = parser.parse_args()
     files = media_files(args.media)
@@ -286,7 +287,8 @@ def main() -> None:
         candidate = stack.enter_context(
             serving((args.candidate or "checkout")[:12], cand_tree, logs)
         )
-        compare([baseline, candidate], files, args.rounds)
+        if args.rounds > 0:
+            compare([baseline, candidate], files, args.rounds)
         if args.concurrent:
             concurrent_uploads(candidate, files[0], args.concurrent)
 
