@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepfake_stream.audio.decode import SAMPLE_RATE, load_audio
 from deepfake_stream.config import LimitSettings, SamplingSettings
 from deepfake_stream.errors import InvalidParametersError
 from deepfake_stream.media import Picture, load_media
@@ -23,18 +24,23 @@ class RecordingSession:
 
     stream_id = "test"
 
-    def __init__(self) -> None:
+    def __init__(self, hears_voice: bool = True) -> None:
         self.offers: list[tuple[float, float, Picture]] = []  # (stream time, wall time, frame)
+        self.sounds: list[tuple[float, np.ndarray]] = []  # (stream time, 16 kHz samples)
+        self.hears_voice = hears_voice
 
     def offer(self, time_s: float, picture: object) -> bool:
         self.offers.append((time_s, time.monotonic(), picture()))  # type: ignore[operator]
         return True
 
+    def offer_audio(self, time_s: float, samples: np.ndarray) -> None:
+        self.sounds.append((time_s, samples))
+
 
 def _read(
-    source: Path | str, as_live: bool, allow_private: bool = True
+    source: Path | str, as_live: bool, allow_private: bool = True, hears_voice: bool = True
 ) -> tuple[RecordingSession, str, float]:
-    session = RecordingSession()
+    session = RecordingSession(hears_voice)
     ended: list[str] = []
     done = threading.Event()
 
@@ -62,6 +68,32 @@ def test_a_file_is_offered_frame_by_frame_from_time_zero(fixtures: Path) -> None
     assert times[0] == 0.0 and times == sorted(times) and 1.5 < times[-1] <= 2.0
     assert len(times) >= 45  # every frame of 2 s of video
     assert session.offers[0][2].size == (480, 270)
+
+
+def test_the_sound_of_a_video_is_offered_beside_its_frames_in_the_same_time(
+    fixtures: Path,
+) -> None:
+    video = fixtures / "audio" / "fake_dfdc_2s_speech.mp4"
+    session, reason, _ = _read(video, as_live=False)
+    assert reason == "source ended" and len(session.offers) >= 45
+    times = [time_s for time_s, _ in session.sounds]
+    assert times == sorted(times) and times[0] < 0.1
+    samples = np.concatenate([chunk for _, chunk in session.sounds])
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    track = load_audio(video, LimitSettings())
+    assert track is not None
+    assert len(samples) == pytest.approx(len(track.samples), abs=SAMPLE_RATE // 20)
+    assert 0.01 < np.abs(samples).max() <= 1.0  # speech, in [-1, 1]
+
+
+def test_an_audio_file_is_heard_alone_and_refused_when_the_voice_is_off(fixtures: Path) -> None:
+    speech = fixtures / "audio" / "real_dc_tts_LJ001-0010.flac"
+    session, reason, _ = _read(speech, as_live=False)
+    assert reason == "source ended" and not session.offers
+    heard = sum(len(chunk) for _, chunk in session.sounds) / SAMPLE_RATE
+    assert heard == pytest.approx(load_audio(speech, LimitSettings()).duration_s, abs=0.05)
+    deaf, reason, _ = _read(speech, as_live=False, hears_voice=False)
+    assert not deaf.sounds and reason.endswith("the source holds no video (the voice is off)")
 
 
 def test_a_file_played_as_live_keeps_its_own_pace(fixtures: Path) -> None:

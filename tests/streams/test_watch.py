@@ -57,3 +57,18 @@ def test_watch_reads_events_as_lines_and_refuses_missing_files(
     assert any(" scores " in line for line in lines)
     missing = run_watch(str(tmp_path / "nothing.mp4"), onnx_cache=tmp_path)
     assert missing.returncode == 4 and "no such file" in missing.stderr  # as analyze's
+
+
+def test_watch_hears_the_voice_of_an_audio_file(fixtures: Path, tmp_path: Path) -> None:
+    import jsonschema
+
+    speech = fixtures / "audio" / "real_dc_tts_LJ001-0010.flac"  # 5 s: windows at 0 and 1.5 s
+    result = run_watch(str(speech), "--json", onnx_cache=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    for event in events:
+        jsonschema.validate(event, SCHEMA)
+    heard = [event for event in events if event["type"] == "voice"]
+    assert [event["time_s"] for event in heard] == [0.0, 1.5]
+    assert all(event["end_s"] - event["time_s"] == 3.0 for event in heard)
+    assert events[-1]["type"] == "ended" and events[-1]["reason"] == "source ended"

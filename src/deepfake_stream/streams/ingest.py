@@ -1,6 +1,7 @@
 """Server-side readers: RTSP, RTMP, HLS, HTTP(S) URLs or local files, decoded with PyAV and
-offered to a session frame by frame. A file (or any source with a known duration) is played as
-if live, at its own pace; a live source is read as fast as it arrives."""
+offered to a session frame by frame, their sound (when the voice branch is on) as 16 kHz mono.
+A file (or any source with a known duration) is played as if live, at its own pace; a live
+source is read as fast as it arrives."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import av
 
+from ..audio.decode import SAMPLE_RATE
 from ..config import LimitSettings
 from ..errors import InvalidParametersError
 from ..media import VideoPicture, upright_rotation
@@ -99,16 +101,31 @@ class StreamReader:
     def _read(self) -> None:
         with ExitStack() as stack:
             container = self._open(stack)
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            video = container.streams.video[0] if container.streams.video else None
+            # The sound is heard as the WebSocket's PCM1 messages are: 16 kHz mono, in time.
+            audio = (
+                container.streams.audio[0]
+                if container.streams.audio and self.session.hears_voice
+                else None
+            )
+            if video is None and audio is None:
+                what = "no video" if self.session.hears_voice else "no video (the voice is off)"
+                raise SourceError("no_media", f"the source holds {what}")
+            if video is not None:
+                video.thread_type = "AUTO"
+            resampler = (
+                None
+                if audio is None
+                else av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            )
             # Files play at their own pace; live sources (no duration) as they come.
             paced = self._as_live if self._as_live is not None else container.duration is not None
             started = time.monotonic()
             first: float | None = None
-            for frame in container.decode(stream):
+            for frame in container.decode(*(s for s in (video, audio) if s is not None)):
                 if self._stop.is_set():
                     return
-                if frame.time is None:
+                if not isinstance(frame, av.VideoFrame | av.AudioFrame) or frame.time is None:
                     continue
                 first = frame.time if first is None else first
                 time_s = frame.time - first
@@ -116,5 +133,10 @@ class StreamReader:
                     ahead = time_s - (time.monotonic() - started)
                     if ahead > 0 and self._stop.wait(ahead):
                         return
+                if isinstance(frame, av.AudioFrame):
+                    assert resampler is not None
+                    for sound in resampler.resample(frame):
+                        self.session.offer_audio(time_s, sound.to_ndarray().reshape(-1))
+                    continue
                 rotation = upright_rotation(frame.rotation)
                 self.session.offer(time_s, partial(VideoPicture, frame, rotation))

@@ -186,6 +186,11 @@ class StreamSession:
             self._wake.notify()
             return True
 
+    @property
+    def hears_voice(self) -> bool:
+        """Whether offered audio is judged (the voice branch is on)."""
+        return self.analyzer.voice is not None
+
     def offer_audio(self, time_s: float, samples: np.ndarray) -> None:
         """Hand over a chunk of 16 kHz mono audio starting at stream time `time_s`. Windows
         waiting for the analysis beyond MAX_WAITING_WINDOWS are dropped (the oldest first)."""
