@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..detection.weights import verified_weights_path
+from ..detection.weights import load_weights_into, verified_weights_path
 from ..errors import WeightsError
 from .features import FeatureSpec
 
@@ -53,8 +53,6 @@ def read_voice_manifest(path: Path) -> VoiceManifest:
 
 
 def load_voice_model(manifest_path: Path) -> tuple[VoiceModel, VoiceManifest]:
-    from safetensors.torch import load_file
-
     from .model import create_voice_model
 
     manifest = read_voice_manifest(manifest_path)
@@ -65,8 +63,5 @@ def load_voice_model(manifest_path: Path) -> tuple[VoiceModel, VoiceManifest]:
             f"manifest {manifest_path} features {manifest.features} do not match "
             f"architecture {manifest.architecture}'s {model.spec.features}"
         )
-    try:
-        model.load_state_dict(load_file(str(weights_path)), strict=True)
-    except (RuntimeError, OSError) as exc:
-        raise WeightsError(f"weights in {weights_path} do not fit the voice model: {exc}") from exc
+    load_weights_into(model, weights_path, "the voice model")
     return model.eval(), manifest

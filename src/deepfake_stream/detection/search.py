@@ -1,6 +1,6 @@
 """Where faces are searched for, frame after frame: the whole frame on keyframes, and between
-them only around the faces already found (FaceDetector.detect_near), which costs a few percent
-of MTCNN's full pyramid. A video's samples and a stream's frames are searched the same way."""
+them only around the faces already found (FaceDetector.detect_near), at about 40% of a whole
+search's cost. A video's samples and a stream's frames are searched the same way."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ class FaceSearch:
     `faces.keyframe_interval` frames (new people appear by then at the latest), after a gap of
     more than `faces.max_track_gap_s` between two frames, whenever no face or more than
     FOLLOW_AT_MOST faces are being followed (a video without faces, or a crowd, is searched
-    whole throughout),
-    and again on the same frame whenever a followed face is not found near its last box (it
-    moved far, turned away or left) or two followed faces become one.
+    whole throughout), and again on the same frame whenever a followed face is not found near
+    its last box (it moved far, turned away or left) or two followed faces become one.
     """
 
     def __init__(

@@ -212,8 +212,6 @@ def verified_weights_path(manifest_path: Path, manifest: NamesWeightsFile) -> Pa
 
 def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifest]:
     """Build the manifest's architecture and load its verified weights into it."""
-    from safetensors.torch import load_file
-
     from .registry import create_detector
 
     manifest = read_manifest(manifest_path)
@@ -225,11 +223,19 @@ def load_trained_detector(manifest_path: Path) -> tuple[Detector, WeightsManifes
             f"does not match architecture {manifest.architecture}'s "
             f"{detector.crop.normalisation()}"
         )
-    try:
-        detector.load_state_dict(load_file(str(weights_path)), strict=True)
-    except (RuntimeError, OSError) as exc:
-        raise WeightsError(f"weights in {weights_path} do not fit the detector: {exc}") from exc
+    load_weights_into(detector, weights_path, "the detector")
     return detector.eval(), manifest
+
+
+def load_weights_into(module: torch.nn.Module, weights_path: Path, what: str) -> None:
+    """Load a verified safetensors file into a model (a detector, the voice model), every
+    tensor matching; WeightsError names the file and `what` it does not fit."""
+    from safetensors.torch import load_file
+
+    try:
+        module.load_state_dict(load_file(str(weights_path)), strict=True)
+    except (RuntimeError, OSError) as exc:
+        raise WeightsError(f"weights in {weights_path} do not fit {what}: {exc}") from exc
 
 
 def save_detector_weights(detector: torch.nn.Module, path: Path) -> str:
