@@ -68,7 +68,7 @@ def square_crop_box(box: Box, margin: float, offset_y: float = 0.0) -> Box:
 def crop_face(picture: Picture, box: Box, spec: CropSpec) -> np.ndarray:
     """The face's crop under `spec`, spec.size square, uint8 RGB. Outside the frame is black."""
     x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, spec.margin, spec.offset_y))
-    region = Image.fromarray(picture.crop_rgb((x1, y1, x2, y2)))
+    region = picture.crop_image((x1, y1, x2, y2))
     if spec.max_native_side is not None and region.width > spec.max_native_side:
         side = spec.max_native_side
         region = region.resize((side, side), Image.Resampling.BILINEAR)

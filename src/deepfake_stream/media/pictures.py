@@ -29,7 +29,8 @@ class Picture(Protocol):
 
     def to_rgb(self, max_short_side: int | None = None) -> np.ndarray: ...
 
-    def crop_rgb(self, box: tuple[int, int, int, int]) -> np.ndarray: ...  # x1, y1, x2, y2
+    # An upright region (x1, y1, x2, y2), black where it leaves the frame.
+    def crop_image(self, box: tuple[int, int, int, int]) -> Image.Image: ...
 
     def release(self) -> None: ...  # drop the pixels once the faces are cut out
 
@@ -84,14 +85,16 @@ class ImagePicture:
         resized = image.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=PHOTO_REDUCING_GAP)
         return np.asarray(resized)
 
-    def crop_rgb(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        (x1, y1, x2, y2), padding = _clip_box(box, *self.size)
-        if x2 <= x1 or y2 <= y1:
-            return np.zeros((box[3] - box[1], box[2] - box[0], 3), np.uint8)
+    def crop_image(self, box: tuple[int, int, int, int]) -> Image.Image:
         stored = self._stored
         if isinstance(stored, Image.Image):
-            return _pad_black(np.asarray(stored.crop((x1, y1, x2, y2))), padding)
-        return _pad_black(stored[y1:y2, x1:x2], padding)
+            # Pillow fills what lies outside the image with black itself, and the region is
+            # never copied through NumPy: a face's resize reads it where it is.
+            return stored.crop(box)
+        (x1, y1, x2, y2), padding = _clip_box(box, *self.size)
+        if x2 <= x1 or y2 <= y1:
+            return Image.new("RGB", (box[2] - box[0], box[3] - box[1]))
+        return Image.fromarray(_pad_black(stored[y1:y2, x1:x2], padding))
 
 
 class VideoPicture:
@@ -127,19 +130,19 @@ class VideoPicture:
             rgb = np.ascontiguousarray(np.rot90(rgb, self._quarter_turns))
         return rgb
 
-    def crop_rgb(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        """RGB of an upright region, converting only that region's YUV samples (a 1080p frame
-        costs ~10 ms to convert whole; a face region well under 1 ms)."""
+    def crop_image(self, box: tuple[int, int, int, int]) -> Image.Image:
+        """An upright region, converting only that region's YUV samples (a 1080p frame costs
+        ~10 ms to convert whole; a face region well under 1 ms)."""
         (x1, y1, x2, y2), padding = _clip_box(box, *self.size)
         if x2 <= x1 or y2 <= y1:
-            return np.zeros((box[3] - box[1], box[2] - box[0], 3), np.uint8)
+            return Image.new("RGB", (box[2] - box[0], box[3] - box[1]))
         if self._frame.format.name != "yuv420p":
-            return _pad_black(self.to_rgb()[y1:y2, x1:x2], padding)
+            return Image.fromarray(_pad_black(self.to_rgb()[y1:y2, x1:x2], padding))
         rows, cols = self._stored_region(y1, y2, x1, x2)
         rgb = self._convert_region(rows, cols)
         if self._quarter_turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, self._quarter_turns))
-        return _pad_black(rgb, padding)
+        return Image.fromarray(_pad_black(rgb, padding))
 
     def _stored_region(
         self, r1: int, r2: int, c1: int, c2: int
