@@ -450,6 +450,23 @@ def rule_dctts(p):
     return U("no rule")
 
 
+def rule_resemblyzer(p):
+    """Resemblyzer's audio_data: LibriSpeech readers (test-other, 10 clips of each of 10; train-clean-100,
+    one clip of each of 251), a YouTube interview, and Donald Trump's real speeches against
+    impersonations whose generator the repository does not name."""
+    m = re.match(r"audio_data/librispeech_[a-z0-9-]+/(?:\d+/)?((\d+)-\d+-\d+)\.flac$", p)
+    if m:
+        return R(dataset="LibriSpeech", speaker=m.group(2), utt=m.group(1), pair="")
+    if p == "audio_data/X2zqiX6yL3I.mp3":
+        return R(dataset="YouTube interview", speaker="interview-X2zqiX6yL3I", utt=stem(p), pair="")
+    m = re.match(r"audio_data/donald_trump/(real|fake)/[^/]+\.mp3$", p)
+    if m and m.group(1) == "real":
+        return R(dataset="YouTube", speaker="trump", utt=stem(p), pair="")
+    if m:
+        return F("trump-impersonation", family="unknown", speaker="trump", utt=stem(p), pair="")
+    return U("no rule")
+
+
 # ---- SpeechResearch (Microsoft speech research demo pages) ---------------------------
 
 def rule_speechresearch(p):
@@ -821,6 +838,7 @@ REPOS = {
     "e1tts+e1tts.github.io": ("e1tts/e1tts.github.io", rule_e1tts),
     "Jakobovski+free-spoken-digit-dataset": ("Jakobovski/free-spoken-digit-dataset", rule_fsdd),
     "PhilippMatthes+dc_tts": ("PhilippMatthes/dc_tts", rule_dctts),
+    "resemble-ai+Resemblyzer": ("resemble-ai/Resemblyzer", rule_resemblyzer),
 }
 
 

@@ -13,7 +13,7 @@ for d in /work/.mirror/*/repo; do
     meta=${line%%$'\t'*}; path=${line#*$'\t'}; obj=$(echo $meta | awk '{print $3}')
     lc=$(echo "$path" | tr 'A-Z' 'a-z')
     case "$lc" in
-      *.wav|*.mp3|*.flac|*.ogg|*.m4a|*.opus|*.html|*.htm|*.md|license*|*/license*|*.txt) ;;
+      *.wav|*.mp3|*.flac|*.ogg|*.m4a|*.opus|*.html|*.htm|*.md|license*|*/license*|*.txt|*/metadata_all.csv) ;;
       *) continue;;
     esac
     if git --git-dir=$d cat-file -e $obj 2>/dev/null; then

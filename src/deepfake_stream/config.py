@@ -42,7 +42,7 @@ class _Section(BaseModel):
 
 # The trained release in weights/ (relative to the project home, like every path here).
 SHIPPED_WEIGHTS = Path("weights/srm-lite0-wild.json")
-SHIPPED_VOICE_WEIGHTS = Path("weights/voice-logmel-cnn.json")
+SHIPPED_VOICE_WEIGHTS = Path("weights/voice-loglinear-cnn.json")
 
 
 class ModelSettings(_Section):

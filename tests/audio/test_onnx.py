@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_stream.audio.decode import load_audio
-from deepfake_stream.audio.features import levelled, log_mel, window_input
+from deepfake_stream.audio.features import levelled, log_bands, window_input
 from deepfake_stream.audio.onnx import export_voice_onnx, onnx_logits
 from deepfake_stream.audio.speech import speech_frames, speech_windows
 from deepfake_stream.audio.voice import VoiceScorer
@@ -23,7 +23,7 @@ def test_onnx_and_torch_agree_on_real_windows(fixtures: Path, tmp_path: Path) ->
         audio = load_audio(fixtures / "audio" / name, LimitSettings())
         assert audio is not None
         speech = speech_frames(audio)
-        spectrogram = log_mel(levelled(audio.samples, speech), spec)
+        spectrogram = log_bands(levelled(audio.samples, speech), spec)
         inputs += [window_input(spectrogram, speech, w, spec) for w in speech_windows(speech)]
     batch = np.stack(inputs)
     graph = export_voice_onnx(scorer.model, tmp_path / "voice.onnx")

@@ -2,9 +2,11 @@
 registry, as for faces (detection/registry.py): each architecture is named in configs and
 manifests and carries its FeatureSpec.
 
-`logmel-cnn` is a compact VGG-style network over the log-mel input, pooled over frequency and
-then over time by mean and standard deviation (the statistics pooling of speaker models): about
-0.3 M parameters, a 3 s window in a few milliseconds on one CPU core.
+Both architectures are one compact VGG-style network (BandCnn) over a log spectrogram, pooled
+over frequency and then over time by mean and standard deviation (the statistics pooling of
+speaker models): about 0.3 M parameters, a 3 s window in a few milliseconds on one CPU core.
+`logmel-cnn` reads 64 mel bands; `loglinear-cnn` reads 96 bands evenly spaced from 0 to 8 kHz,
+which gave it the upper half of the spectrum in as much detail as the lower.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ UNTRAINED_SEED = 0
 
 
 class VoiceModel(nn.Module):
-    """(B, n_mels, frames) features -> (B,) spoof logits, under its spec's FeatureSpec."""
+    """(B, bands, frames) features -> (B,) spoof logits, under its spec's FeatureSpec."""
 
     spec: VoiceModelSpec
 
@@ -46,7 +48,7 @@ def _conv_block(inputs: int, outputs: int, convolutions: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class LogMelCnn(VoiceModel):
+class BandCnn(VoiceModel):
     WIDTHS = (16, 32, 64, 128)
     DROPOUT = 0.3
 
@@ -84,7 +86,12 @@ def register_voice_model(spec: VoiceModelSpec) -> VoiceModelSpec:
     return spec
 
 
-LOGMEL_CNN = register_voice_model(VoiceModelSpec("logmel-cnn", FeatureSpec(), LogMelCnn))
+LOGMEL_CNN = register_voice_model(VoiceModelSpec("logmel-cnn", FeatureSpec(), BandCnn))
+LOGLINEAR_CNN = register_voice_model(
+    VoiceModelSpec(
+        "loglinear-cnn", FeatureSpec(scale="linear", bands=96, f_min=0.0, f_max=8000.0), BandCnn
+    )
+)
 
 
 def list_voice_models() -> list[str]:

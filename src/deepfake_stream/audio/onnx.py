@@ -15,7 +15,7 @@ import torch
 from .model import VoiceModel
 
 ONNX_OPSET = 17
-INPUT_NAME = "features"  # (batch, n_mels, frames)
+INPUT_NAME = "features"  # (batch, bands, frames)
 OUTPUT_NAME = "logits"  # (batch,)
 
 
@@ -23,7 +23,7 @@ def export_voice_onnx(model: VoiceModel, path: Path) -> Path:
     """Export with a dynamic batch axis (written atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     spec = model.spec.features
-    example = torch.zeros(2, spec.n_mels, spec.frames)
+    example = torch.zeros(2, spec.bands, spec.frames)
     partial = path.with_suffix(f".{os.getpid()}.partial")
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -42,7 +42,7 @@ def export_voice_onnx(model: VoiceModel, path: Path) -> Path:
 
 
 def onnx_logits(path: Path, inputs: np.ndarray) -> np.ndarray:
-    """Logits of (N, n_mels, frames) inputs from the exported graph, in ONNX Runtime."""
+    """Logits of (N, bands, frames) inputs from the exported graph, in ONNX Runtime."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

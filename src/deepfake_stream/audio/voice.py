@@ -20,7 +20,7 @@ import torch
 from ..config import LimitSettings, VoiceSettings
 from ..deadline import Deadline
 from .decode import Audio, load_audio
-from .features import levelled, log_mel, window_input
+from .features import levelled, log_bands, window_input
 from .speech import MIN_SPEECH_S, SpeechWindow, speech_frames, speech_seconds, speech_windows
 from .weights import load_voice_model
 
@@ -75,7 +75,7 @@ class VoiceScorer:
         return self.manifest.thresholds.fake_at_or_above
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
-        """(N,) raw logits of (N, n_mels, frames) window inputs."""
+        """(N,) raw logits of (N, bands, frames) window inputs."""
         out = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(inputs), WINDOW_BATCH):
@@ -98,7 +98,7 @@ class VoiceScorer:
         """Each window's probability, and the raw logits they come from."""
         if not windows:
             return [], np.zeros(0, np.float32)
-        spectrogram = log_mel(levelled(audio.samples, speech), self.features)
+        spectrogram = log_bands(levelled(audio.samples, speech), self.features)
         inputs = np.stack([window_input(spectrogram, speech, w, self.features) for w in windows])
         logits = self.logits(inputs)
         probabilities = sigmoid(logits / self.manifest.temperature)

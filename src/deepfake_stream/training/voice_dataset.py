@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.decode import Audio, load_audio
-from ..audio.features import FeatureSpec, levelled, log_mel, window_input
+from ..audio.features import FeatureSpec, levelled, log_bands, window_input
+from ..audio.model import get_voice_spec, list_voice_models
 from ..audio.speech import speech_frames, speech_windows
 from ..config import LimitSettings
 from ..errors import MediaError
@@ -139,7 +140,7 @@ def clip_windows(
         if not windows:
             continue
         chosen = rng.permutation(len(windows))[:MAX_WINDOWS_PER_PASS]
-        spectrogram = log_mel(levelled(passed, speech), spec)
+        spectrogram = log_bands(levelled(passed, speech), spec)
         out += [(window_input(spectrogram, speech, windows[i], spec), chain) for i in chosen]
     return out
 
@@ -152,10 +153,12 @@ def _work(
 
 
 def build(
-    clips: list[Clip], out: Path, variants: int, spec: FeatureSpec, workers: int
+    clips: list[Clip], out: Path, variants: int, architecture: str, workers: int
 ) -> Iterator[int]:
-    """Writes `out` (features float16 (N, n_mels, frames) and the META_FIELDS per window);
-    yields the number of clips done as it goes."""
+    """Writes `out` (features float16 (N, bands, frames) under the architecture's FeatureSpec,
+    the META_FIELDS per window, and the architecture's name); yields the number of clips done
+    as it goes."""
+    spec = get_voice_spec(architecture).features
     features: list[np.ndarray] = []
     meta: dict[str, list[str]] = {field: [] for field in META_FIELDS}
     # Real speech is the scarcer class: it goes through the channel more often.
@@ -188,6 +191,7 @@ def build(
             yield done + 1
     arrays: dict[str, np.ndarray] = {k: np.array(v) for k, v in meta.items()}
     arrays["features"] = np.stack(features)
+    arrays["architecture"] = np.array(architecture)
     np.savez(out, allow_pickle=False, **arrays)
 
 
@@ -200,6 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/work/audio"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--architecture", default="loglinear-cnn", choices=list_voice_models())
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="first N clips only (a dry run)")
@@ -214,7 +219,7 @@ def main() -> None:
     )
     if args.limit:
         clips = clips[: args.limit]
-    for done in build(clips, args.out, args.variants, FeatureSpec(), args.workers):
+    for done in build(clips, args.out, args.variants, args.architecture, args.workers):
         if done % 200 == 0 or done == len(clips):
             print(f"{done}/{len(clips)} clips", flush=True)
 

