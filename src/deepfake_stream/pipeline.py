@@ -7,7 +7,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +49,6 @@ from .verdict import policy_for, weigh_voice
 log = logging.getLogger(__name__)
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
-DRAIN_POLL_S = 0.05  # how often an abandoned analysis looks whether its decoder has stopped
 
 
 @dataclass(frozen=True)
@@ -185,23 +184,16 @@ class Analyzer:
             return self._analyze_audio(path, media_type.format, file_name, deadline, on_progress)
         is_image = media_type.kind is MediaKind.IMAGE
         # Decoding runs in a worker thread; frames are detected in batches as they arrive, so
-        # the decoder's and the detector's idle moments fill each other's. The decoder stays
-        # at most two batches ahead: where detection is the slower stage (a crowd), nearly
-        # every decoded frame waited in the queue (29 of 32 measured), 12 MB each for 4K.
-        arrivals: queue.Queue[SampledFrame | None] = queue.Queue(
-            maxsize=2 * self.settings.faces.detect_batch_size
-        )
+        # the decoder's and the detector's idle moments fill each other's.
+        arrivals: queue.SimpleQueue[SampledFrame | None] = queue.SimpleQueue()
         decode_finished = [started]
-        decoder_waited = [0.0]  # seconds the decoder spent waiting for room in the queue
 
         decoded = itertools.count(1)
         wanted_frames = [0]  # how many frames the decoder will deliver, once it knows
 
         def on_frame(frame: SampledFrame, wanted: int) -> None:
             wanted_frames[0] = wanted
-            began = time.perf_counter()
             arrivals.put(frame)
-            decoder_waited[0] += time.perf_counter() - began
             if on_progress is not None:  # the queue's size shrinks as detection takes frames
                 on_progress("decode", next(decoded), wanted)
 
@@ -237,7 +229,7 @@ class Analyzer:
                 arrivals, is_image, deadline, on_batch
             )
         finally:  # detection timed out: the decoder stops at its next check of the deadline
-            _drain_until_done(arrivals, decoding)
+            wait([decoding])
             if listening is not None:
                 wait([listening])
             scoring.wait()
@@ -273,7 +265,7 @@ class Analyzer:
             scores,
             file_name,
             Timings(
-                decode_ms=round((decode_finished[0] - started - decoder_waited[0]) * 1000, 1),
+                decode_ms=round((decode_finished[0] - started) * 1000, 1),
                 detect_ms=round(detect_seconds * 1000, 1),
                 classify_ms=round(scoring.busy_seconds * 1000, 1),
                 total_ms=round((classified - started) * 1000, 1),
@@ -333,7 +325,7 @@ class Analyzer:
 
     def _detect_as_decoded(
         self,
-        arrivals: queue.Queue[SampledFrame | None],
+        arrivals: queue.SimpleQueue[SampledFrame | None],
         photo: bool,
         deadline: Deadline,
         on_batch: Callable[[list[list[Face]]], None],
@@ -421,18 +413,6 @@ class Analyzer:
             audio=voice,
         )
         return build_result(analysis, self.model, self.model_result(), self.settings)
-
-
-def _drain_until_done(
-    arrivals: queue.Queue[SampledFrame | None], decoding: Future[LoadedMedia]
-) -> None:
-    """Waits for the decoder, taking what it still delivers: after detection stopped early, a
-    decoder blocked on the full queue would otherwise wait forever."""
-    while not decoding.done():
-        try:
-            arrivals.get(timeout=DRAIN_POLL_S)
-        except queue.Empty:
-            pass
 
 
 def voting_novelty(

@@ -106,9 +106,8 @@ class SettingsUsed(_Schema):
 
 
 class Timings(_Schema):
-    """Time per stage: decode_ms until the last frame was decoded, less the time the decoder
-    waited for detection to take its frames; detect_ms and classify_ms the time each stage was
-    busy. Decoding, detection and classification overlap (each
+    """Time per stage: decode_ms until the last frame was decoded; detect_ms and classify_ms
+    the time each stage was busy. Decoding, detection and classification overlap (each
     detected batch is classified while the next is detected), so the stages can add up to
     more than total_ms."""
 
