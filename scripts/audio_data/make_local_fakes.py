@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 
 SEED = 24
-PIPER_CLIPS = {"train": 160, "eval": 40}
-ESPEAK_CLIPS = {"train": 160, "eval": 40}
+CLIPS_PER_GENERATOR = {"train": 160, "eval": 40}
 # espeak-ng voices: training and evaluation share none, so the evaluation hears new voices.
 ESPEAK_VOICES = {
     "train": ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us+f3"),
@@ -58,13 +57,14 @@ def main() -> None:
     args = parser.parse_args()
     pool = sentences(args.transcript)
     random.Random(SEED).shuffle(pool)
-    jobs: list[tuple[str, str, str]] = []  # (generator, split, text)
-    for split in ("train", "eval"):
-        jobs += [("piper", split, "")] * PIPER_CLIPS[split]
-        jobs += [("espeak", split, "")] * ESPEAK_CLIPS[split]
-    jobs = [(gen, split, pool[i]) for i, (gen, split, _) in enumerate(jobs)]
+    jobs = [  # (generator, split), each reading the next sentence of the pool
+        (generator, split)
+        for split, count in CLIPS_PER_GENERATOR.items()
+        for generator in ("piper", "espeak")
+        for _ in range(count)
+    ]
     piper_lines = []
-    for index, (generator, split, text) in enumerate(jobs):
+    for index, ((generator, split), text) in enumerate(zip(jobs, pool, strict=False)):
         folder = args.out / f"{generator}-{split}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{index:04d}.wav"

@@ -34,7 +34,7 @@ class FeatureSpec(BaseModel):
     evenly, so the upper half of the spectrum, where vocoders leave their traces, has as many
     bands as the lower."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sample_rate: int = SAMPLE_RATE
     n_fft: int = Field(default=512, ge=64)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.lib.npyio import NpzFile
 from torch import nn
 
 from ..audio.model import VoiceModel, create_voice_model
@@ -45,11 +46,15 @@ FREQ_MASK = 8  # SpecAugment: up to this many mel bands and TIME_MASK frames mas
 TIME_MASK = 40
 
 
+def _architecture_of(data: NpzFile) -> str:
+    return str(data["architecture"]) if "architecture" in data else "logmel-cnn"
+
+
 def dataset_architecture(path: Path) -> str:
     """The voice model whose FeatureSpec made a voice_dataset file (files from before the name
     was recorded: the first model, logmel-cnn)."""
     with np.load(path) as data:
-        return str(data["architecture"]) if "architecture" in data else "logmel-cnn"
+        return _architecture_of(data)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class VoiceData:
     def load(cls, *paths: Path) -> VoiceData:
         """One or more voice_dataset files of one architecture, as one."""
         files = [np.load(path) for path in paths]
-        architectures = {dataset_architecture(path) for path in paths}
+        architectures = {_architecture_of(f) for f in files}
         if len(architectures) != 1:
             raise ValueError(f"the files were made for different models: {sorted(architectures)}")
 
